@@ -1,0 +1,55 @@
+"""Solving PuLP linear and mixed-integer programs: HiGHS in-process (through highspy) by default,
+CBC (bundled with PuLP 3; deprecated upstream) as the fallback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SOLVERS = ("highs", "cbc")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """What a solve did: the solver used, PuLP's status string and the objective value."""
+
+    solver: str
+    status: str
+    objective: float | None
+    wall_time: float
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "Optimal"
+
+
+def solver_for(name: str, time_limit: float | None = None, msg: bool = False) -> Any:
+    import pulp
+
+    if name == "highs":
+        return pulp.HiGHS(msg=msg, timeLimit=time_limit)
+    if name == "cbc":
+        return pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit)
+    raise ValueError(f"unknown LP solver {name!r}; valid: {', '.join(SOLVERS)}")
+
+
+def solve(problem: Any, solver: str = "highs", time_limit: float | None = None,
+          fallback: bool = True) -> SolveResult:
+    """Solve ``problem`` with ``solver``; on a solver error try CBC when ``fallback`` is set."""
+    import time
+
+    import pulp
+
+    order = [solver] + ([s for s in SOLVERS if s != solver] if fallback else [])
+    last_error: Exception | None = None
+    for name in order:
+        t0 = time.perf_counter()
+        try:
+            problem.solve(solver_for(name, time_limit))
+        except pulp.PulpSolverError as err:  # solver missing or crashed: try the next one
+            last_error = err
+            continue
+        status = pulp.LpStatus[problem.status]
+        objective = pulp.value(problem.objective) if status == "Optimal" else None
+        return SolveResult(name, status, objective, time.perf_counter() - t0)
+    raise RuntimeError(f"no LP solver could run ({', '.join(order)}): {last_error}")

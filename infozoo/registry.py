@@ -1,0 +1,224 @@
+"""The one registry of infozoo: names -> lazy ``"module:attr"`` entry points.
+
+Everything a user can name on the command line or in ``infozoo.make`` is registered here, by
+*kind*:
+
+- ``env``        PettingZoo environment ids (``auction-v0``); the entry point is a module that
+                 exposes ``env`` (AEC), ``parallel_env`` and ``raw_env``, like PettingZoo's own.
+                 Each id is also registered in PettingZoo's registry as ``infozoo/<id>``.
+- ``gym-env``    single-agent Gymnasium environments (registered in Gymnasium as ``infozoo/<id>``).
+- ``mechanism``  named mechanisms: a factory ``f(setting, **kwargs) -> mechanism``.
+- ``solver``     trainable solvers: a module with ``Config``, ``default_config(setting, profile,
+                 seed)``, ``fit(setting, config)`` and ``load(directory)``; the fitted object has
+                 ``save(directory)``. ``"<solver>:<dir>"`` names a trained checkpoint wherever a
+                 mechanism name is accepted.
+- ``settings``   one per domain: a module with ``NAMED_SETTINGS`` (name -> setting factory) and
+                 ``from_dict(d)`` (the JSON form).
+- ``evaluator``  one per domain: ``evaluate(setting, mechanism, **budget) -> dict``.
+- ``table``      benchmark tables: a ``TableSpec`` (see ``infozoo.bench.runner``).
+
+Nothing is imported until it is used, so ``import infozoo`` stays light (no torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Kind = Literal["env", "gym-env", "mechanism", "solver", "settings", "evaluator", "table"]
+KINDS: tuple[str, ...] = ("env", "gym-env", "mechanism", "solver", "settings", "evaluator", "table")
+NAMESPACE = "infozoo"
+_MODULE_KINDS = ("env", "solver", "settings")  # entry points that name a whole module
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered name: what kind it is, where it lives, which problem family it serves."""
+
+    kind: str
+    name: str
+    entry_point: str
+    domain: str = ""
+    summary: str = ""
+
+
+_ENTRIES: dict[tuple[str, str], Entry] = {}
+
+
+def register(
+    name: str,
+    entry_point: str,
+    *,
+    kind: Kind = "env",
+    domain: str = "",
+    summary: str = "",
+) -> Entry:
+    """Register ``name`` of ``kind`` at ``entry_point`` (``"module"`` or ``"module:attr"``).
+
+    Environments are also registered with PettingZoo (``infozoo/<name>``, parallel and AEC) and
+    Gymnasium environments with Gymnasium, so their own ``make`` functions find them.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown registry kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    if kind not in _MODULE_KINDS and ":" not in entry_point:
+        raise ValueError(f"entry point {entry_point!r} of a {kind} must have the form 'module:attr'")
+    entry = Entry(kind, name, entry_point, domain, summary)
+    _ENTRIES[(kind, name)] = entry
+    if kind == "env":
+        import pettingzoo
+
+        pettingzoo.register("parallel", f"{NAMESPACE}/{name}", entry_point=f"{entry_point}:parallel_env")
+        pettingzoo.register("aec", f"{NAMESPACE}/{name}", entry_point=f"{entry_point}:env")
+    elif kind == "gym-env":
+        import gymnasium
+
+        gymnasium.register(id=f"{NAMESPACE}/{name}", entry_point=entry_point)
+    return entry
+
+
+def names(kind: Kind, domain: str | None = None) -> list[str]:
+    """Registered names of ``kind`` (optionally only those of one ``domain``), sorted."""
+    return sorted(e.name for (k, _), e in _ENTRIES.items() if k == kind and domain in (None, e.domain))
+
+
+def get(kind: Kind, name: str) -> Entry:
+    """The entry for ``name``; a ``ValueError`` naming the valid choices if there is none."""
+    try:
+        return _ENTRIES[(kind, name)]
+    except KeyError:
+        valid = ", ".join(names(kind)) or "(none registered)"
+        raise ValueError(f"unknown {kind} {name!r}; valid {kind} names: {valid}") from None
+
+
+def load(kind: Kind, name: str) -> Any:
+    """Import and return the object behind ``name`` (a module when the entry has no ``:attr``)."""
+    return load_entry_point(get(kind, name).entry_point)
+
+
+def load_entry_point(entry_point: str) -> Any:
+    module_name, _, attr = entry_point.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
+
+
+def list_envs() -> list[str]:
+    """The registered PettingZoo environment ids."""
+    return names("env")
+
+
+def make(env_id: str, api: str = "parallel", **kwargs: Any) -> Any:
+    """Build environment ``env_id`` as a PettingZoo ``ParallelEnv`` (``api="parallel"``) or
+    ``AECEnv`` (``api="aec"``). Unknown ids, apis and keyword arguments raise ``ValueError``."""
+    if api not in ("parallel", "aec"):
+        raise ValueError(f"unknown api {api!r}; valid: 'parallel', 'aec'")
+    module = load("env", env_id.removeprefix(f"{NAMESPACE}/"))
+    factory = module.parallel_env if api == "parallel" else module.env
+    _check_kwargs(env_id, module.raw_env, kwargs)
+    return factory(**kwargs)
+
+
+def _check_kwargs(what: str, func: Any, kwargs: dict[str, Any]) -> None:
+    params = inspect.signature(func).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        valid = ", ".join(p for p in params if p != "self") or "(none)"
+        raise ValueError(f"{what}: unknown argument(s) {', '.join(unknown)}; valid: {valid}")
+
+
+# ---- settings, mechanisms and solvers ------------------------------------------------------
+
+
+def load_setting(spec: Any) -> Any:
+    """A setting from a registered name, a path to a JSON file, a dict, or a setting object."""
+    if hasattr(spec, "domain"):
+        return spec
+    if isinstance(spec, dict):
+        return _setting_from_dict(spec, "the given dict")
+    if not isinstance(spec, str | Path):
+        raise ValueError(f"a setting must be a name, a JSON path or a dict, not {type(spec).__name__}")
+    path = Path(spec)
+    if str(spec).endswith(".json") or path.is_file():
+        if not path.is_file():
+            raise ValueError(f"setting file {str(path)!r} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"setting file {str(path)!r} is not valid JSON: {err}") from None
+        return _setting_from_dict(data, str(path))
+    for domain in names("settings"):
+        family = load("settings", domain)
+        if spec in family.NAMED_SETTINGS:
+            return family.NAMED_SETTINGS[spec]()
+    raise ValueError(f"unknown setting {spec!r}; valid setting names: {', '.join(setting_names())} "
+                     "(or a path to a JSON setting file)")
+
+
+def setting_names(domain: str | None = None) -> list[str]:
+    """Every named setting (of one domain, or all)."""
+    out: list[str] = []
+    for d in names("settings"):
+        if domain in (None, d):
+            out.extend(load("settings", d).NAMED_SETTINGS)
+    return out
+
+
+def _setting_from_dict(data: Any, where: str) -> Any:
+    if not isinstance(data, dict) or "domain" not in data:
+        raise ValueError(f"setting in {where} must be a JSON object with a 'domain' key; "
+                         f"valid domains: {', '.join(names('settings'))}")
+    if (data["domain"]) not in names("settings"):
+        raise ValueError(f"setting in {where}: unknown domain {data['domain']!r}; "
+                         f"valid domains: {', '.join(names('settings'))}")
+    return load("settings", data["domain"]).from_dict(data)
+
+
+def make_mechanism(spec: Any, setting: Any, **kwargs: Any) -> Any:
+    """Resolve a mechanism: an object is returned as it is; ``"vcg"`` builds the named mechanism
+    for ``setting``; ``"gemnet:DIR"`` loads a trained solver checkpoint from ``DIR``."""
+    if not isinstance(spec, str):
+        return spec
+    name, sep, path = spec.partition(":")
+    if sep:
+        if (("solver", name)) not in _ENTRIES:
+            raise ValueError(f"unknown trainable mechanism {name!r} in {spec!r}; valid: "
+                             f"{', '.join(names('solver'))}")
+        return load("solver", name).load(path)
+    entry = get("mechanism", name)
+    domain = getattr(setting, "domain", None)
+    if domain is not None and entry.domain and entry.domain != domain:
+        valid = ", ".join(names("mechanism", domain))
+        raise ValueError(f"mechanism {name!r} is for {entry.domain} settings, not {domain}; "
+                         f"valid for {domain}: {valid}")
+    return load_entry_point(entry.entry_point)(setting, **kwargs)
+
+
+# ---- what ships with infozoo ----------------------------------------------------------------
+# One section per problem family; keep each family's lines together.
+
+# auctions
+register("auction", "infozoo.envs.auction.settings", kind="settings", domain="auction")
+register("auction", "infozoo.envs.auction.metrics:evaluate", kind="evaluator", domain="auction")
+register("auction-v0", "infozoo.envs.auction.auction_v0", domain="auction",
+         summary="one-round sealed-bid auction; bidders report valuations to a mechanism")
+register("vcg", "infozoo.baselines.auction.classic:vcg", kind="mechanism", domain="auction",
+         summary="VCG: second price per item (additive) / Clarke pivot assignment (unit-demand)")
+register("myerson", "infozoo.baselines.auction.classic:myerson", kind="mechanism",
+         domain="auction", summary="item-wise Myerson: virtual-value allocation, optimal reserve")
+register("bundle", "infozoo.baselines.auction.classic:bundle", kind="mechanism", domain="auction",
+         summary="grand bundle, second price with the revenue-optimal reserve")
+register("first-price", "infozoo.baselines.auction.classic:first_price", kind="mechanism",
+         domain="auction", summary="first-price per item (not strategy-proof)")
+register("lp-optimal", "infozoo.baselines.auction.lp_optimal:lp_optimal", kind="mechanism",
+         domain="auction", summary="optimal DSIC mechanism of a discrete setting, by LP")
+register("auction", "infozoo.bench.tables:AUCTION", kind="table", domain="auction",
+         summary="revenue of auction mechanisms across settings")
+
+# data markets
+
+# Dec-POMDPs
