@@ -153,8 +153,9 @@ class AuctionEnv(ParallelEnv):
     def render(self) -> str | None:
         if self.render_mode is None:
             return None
+        mech = getattr(self.mechanism, "name", type(self.mechanism).__name__)
         lines = [f"auction {self.setting.name or ''} ({self.setting.bidders} bidders x "
-                 f"{self.setting.items} items, mechanism {getattr(self.mechanism, 'name', type(self.mechanism).__name__)})"]
+                 f"{self.setting.items} items, mechanism {mech})"]
         for i, a in enumerate(self.possible_agents):
             line = f"  {a}: value {np.round(self._values[i], 3).tolist()}"
             if self._last is not None:
