@@ -216,7 +216,7 @@ register("first-price", "infozoo.baselines.auction.classic:first_price", kind="m
          domain="auction", summary="first-price per item (not strategy-proof)")
 register("lp-optimal", "infozoo.baselines.auction.lp_optimal:lp_optimal", kind="mechanism",
          domain="auction", summary="optimal DSIC mechanism of a discrete setting, by LP")
-register("auction", "infozoo.bench.tables:AUCTION", kind="table", domain="auction",
+register("auction", "infozoo.bench.tables.auction:TABLE", kind="table", domain="auction",
          summary="revenue of auction mechanisms across settings")
 
 # data markets

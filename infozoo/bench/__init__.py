@@ -1,0 +1,1 @@
+"""Benchmarks: table specs, the runner (local process pool or Ray), the SQLite store, reports."""
