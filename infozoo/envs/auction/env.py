@@ -10,7 +10,6 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
-from infozoo.envs.auction.mechanism import utility
 from infozoo.envs.auction.settings import AuctionSetting
 
 
@@ -69,6 +68,8 @@ class AuctionEnv(ParallelEnv):
     - v0: initial release.
     """
 
+    BLOCK = 256  # valuation profiles drawn per call of the generator
+
     metadata = {"name": "auction_v0", "render_modes": ["ansi", "human"], "is_parallelizable": True,
                 "collectively_observable": True}
 
@@ -94,6 +95,7 @@ class AuctionEnv(ParallelEnv):
         self.state_space = spaces.Box(self._low.flatten().astype(np.float32),
                                       self._high.flatten().astype(np.float32), (n * m,), np.float32)
         self._generator = torch_generator(None)
+        self._buffer = np.empty((0, n, m))
         self._values = np.zeros((n, m))
         self._last: dict[str, Any] | None = None
 
@@ -106,7 +108,10 @@ class AuctionEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         if seed is not None:
             self._generator = torch_generator(seed)
-        self._values = self.setting.sample(1, self._generator)[0].numpy()
+            self._buffer = np.empty((0, *self.setting.shape))
+        if len(self._buffer) == 0:  # draw valuations in blocks: one torch call per block
+            self._buffer = self.setting.sample(self.BLOCK, self._generator).numpy()
+        self._values, self._buffer = self._buffer[0], self._buffer[1:]
         self.agents = list(self.possible_agents)
         self._last = None
         obs = {a: self._values[i].astype(np.float32) for i, a in enumerate(self.agents)}
@@ -131,9 +136,9 @@ class AuctionEnv(ParallelEnv):
         clipped = np.any(clipped_bids != bids, axis=1)
         with torch.no_grad():
             out = self.mechanism(torch.from_numpy(clipped_bids).unsqueeze(0))
-            alloc, pay = out.allocation.double(), out.payment.double()
-            u = utility(torch.from_numpy(self._values).unsqueeze(0), type(out)(alloc, pay))[0].numpy()
-        alloc, pay = alloc[0].numpy(), pay[0].numpy()
+        alloc = out.allocation[0].double().numpy()
+        pay = out.payment[0].double().numpy()
+        u = (self._values * alloc).sum(-1) - pay  # u_i = <v_i, x_i> - p_i
         revenue = float(pay.sum())
         agents = self.agents
         obs = {a: self._values[i].astype(np.float32) for i, a in enumerate(agents)}

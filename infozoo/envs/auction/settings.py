@@ -112,16 +112,23 @@ class AuctionSetting:
         return self.valuation == "unit-demand"
 
     def low(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """Lower end of every bidder's value support, [n, m]."""
-        if isinstance(self.values, UniformValues):
-            return torch.tensor(self.values.low, dtype=dtype)
-        return torch.full(self.shape, min(self.values.support), dtype=dtype)
+        """Lower end of every bidder's value support, [n, m] (a fresh tensor)."""
+        return self._bounds(dtype)[0].clone()
 
     def high(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """Upper end of every bidder's value support, [n, m]."""
-        if isinstance(self.values, UniformValues):
-            return torch.tensor(self.values.high, dtype=dtype)
-        return torch.full(self.shape, max(self.values.support), dtype=dtype)
+        """Upper end of every bidder's value support, [n, m] (a fresh tensor)."""
+        return self._bounds(dtype)[1].clone()
+
+    def _bounds(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        cache = self.__dict__.setdefault("_bounds_cache", {})  # frozen: cache beside the fields
+        if dtype not in cache:
+            if isinstance(self.values, UniformValues):
+                lo, hi = self.values.low, self.values.high
+            else:
+                lo = [[min(self.values.support)] * self.items] * self.bidders
+                hi = [[max(self.values.support)] * self.items] * self.bidders
+            cache[dtype] = (torch.tensor(lo, dtype=dtype), torch.tensor(hi, dtype=dtype))
+        return cache[dtype]
 
     # -- sampling -------------------------------------------------------------------------
     def sample(self, batch: int, generator: torch.Generator | None = None,
@@ -130,7 +137,7 @@ class AuctionSetting:
         shape = (batch, self.bidders, self.items)
         if isinstance(self.values, UniformValues):
             u = torch.rand(shape, generator=generator, dtype=dtype)
-            low, high = self.low(dtype), self.high(dtype)
+            low, high = self._bounds(dtype)
             return low + u * (high - low)
         probs = torch.tensor(self.values.probs, dtype=torch.float64)
         idx = torch.multinomial(probs, math.prod(shape), replacement=True, generator=generator)
@@ -149,7 +156,8 @@ class AuctionSetting:
 
     def clip(self, bids: torch.Tensor) -> torch.Tensor:
         """Clip bids into the value support box [low, high] (documented env behaviour)."""
-        return torch.clamp(bids, self.low(bids.dtype), self.high(bids.dtype))
+        low, high = self._bounds(bids.dtype)
+        return torch.clamp(bids, low, high)
 
     # -- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,198 @@
+"""The ``infozoo`` command line.
+
+    infozoo list [--kind KIND]
+    infozoo eval --setting S --mechanism M [--n N] [--seed K] [--regret-restarts R --regret-steps T] [--json]
+    infozoo train NAME --setting S [--profile quick|full] [--seed K] --out DIR
+    infozoo bench TABLE|perf [--profile quick|full] [--db PATH] [--executor local|ray] [--workers W]
+    infozoo report [--db PATH] [--out DIR] [--profile P]
+    infozoo reproduce [--profile quick|full] [--db PATH] [--out DIR] [--executor local|ray]
+
+Bad input exits with code 2 and a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from infozoo import registry
+
+
+class CLIError(Exception):
+    """A user error the CLI reports in one line."""
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    kinds = [args.kind] if args.kind else ["env", "gym-env", "mechanism", "solver", "table"]
+    for kind in kinds:
+        print(f"{kind}s:")
+        for name in registry.names(kind):
+            e = registry.get(kind, name)
+            print(f"  {name:<28} {e.domain:<12} {e.summary}")
+    if not args.kind or args.kind == "settings":
+        print("settings:")
+        for domain in registry.names("settings"):
+            for name in registry.setting_names(domain):
+                print(f"  {name:<28} {domain}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    setting = registry.load_setting(args.setting)
+    evaluate = registry.load("evaluator", setting.domain)
+    kwargs: dict[str, Any] = {"n": args.n, "seed": args.seed}
+    if args.regret_restarts is not None:
+        kwargs["regret_restarts"] = args.regret_restarts
+    if args.regret_steps is not None:
+        kwargs["regret_steps"] = args.regret_steps
+    if args.regret_profiles is not None:
+        kwargs["regret_profiles"] = args.regret_profiles
+    result = evaluate(setting, args.mechanism, **kwargs)
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        for k, v in result.items():
+            print(f"{k:>32}: {v}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    solver = registry.load("solver", args.name)
+    setting = registry.load_setting(args.setting)
+    config = solver.default_config(setting, profile=args.profile, seed=args.seed)
+    t0 = time.perf_counter()
+    model = solver.fit(setting, config)
+    wall = time.perf_counter() - t0
+    model.save(args.out)
+    print(json.dumps({"solver": args.name, "setting": getattr(setting, "name", args.setting),
+                      "out": str(args.out), "train_time": wall, **getattr(model, "report", {})},
+                     default=str))
+
+
+def _tables(name: str) -> list[Any]:
+    if name == "all":
+        return [registry.load("table", t) for t in registry.names("table")]
+    return [registry.load("table", name)]
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    if args.table == "perf":
+        from infozoo.bench.perf import run_perf
+
+        run_perf(out=Path(args.out) if args.out else None)
+        return
+    from infozoo.bench.report import write_report
+    from infozoo.bench.runner import run_table
+    from infozoo.bench.store import Store
+
+    store = Store(args.db)
+    failed = 0
+    for spec in _tables(args.table):
+        summary = run_table(spec, args.profile, store, args.executor, args.workers, args.ray_address)
+        print(f"{spec.name}: {summary.done} run, {summary.skipped} already in {store.path}, "
+              f"{len(summary.failed)} failed")
+        for task, err in summary.failed:
+            print(f"  FAILED {task.method} on {task.setting} (seed {task.seed}):\n{err}", file=sys.stderr)
+        failed += len(summary.failed)
+    if args.out:
+        for path in write_report(_tables(args.table), store, args.out, args.profile):
+            print(f"wrote {path}")
+    if failed:
+        raise CLIError(f"{failed} benchmark task(s) failed (see above); rerun to retry only those")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from infozoo.bench.report import write_report
+    from infozoo.bench.store import Store
+
+    if not Path(args.db).is_file():
+        raise CLIError(f"no results database at {args.db}; run 'infozoo bench ...' first")
+    for path in write_report(_tables("all"), Store(args.db), args.out, args.profile):
+        print(f"wrote {path}")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    args.table = "all"
+    cmd_bench(args)
+    from infozoo.bench.perf import run_perf
+
+    run_perf(out=Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from infozoo import __version__
+
+    p = argparse.ArgumentParser(prog="infozoo", description="Multi-agent problems with private "
+                                "information: environments, solvers, baselines, benchmarks.")
+    p.add_argument("--version", action="version", version=f"infozoo {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="registered envs, settings, mechanisms, solvers, tables")
+    s.add_argument("--kind", choices=["env", "gym-env", "mechanism", "solver", "table", "settings"])
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("eval", help="evaluate a mechanism on a setting (truthful reports)")
+    s.add_argument("--setting", required=True, help="setting name or JSON file")
+    s.add_argument("--mechanism", required=True, help="mechanism name, or SOLVER:CHECKPOINT_DIR")
+    s.add_argument("--n", type=_positive, default=100_000, help="test profiles (default 100000)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--regret-restarts", type=_positive, default=None)
+    s.add_argument("--regret-steps", type=_positive, default=None)
+    s.add_argument("--regret-profiles", type=_positive, default=None)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("train", help="train a solver and save its checkpoint")
+    s.add_argument("name", help="solver name (see 'infozoo list --kind solver')")
+    s.add_argument("--setting", required=True)
+    s.add_argument("--profile", choices=["quick", "full"], default="quick")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="checkpoint folder")
+    s.set_defaults(func=cmd_train)
+
+    for name, func, helptext in [("bench", cmd_bench, "run a benchmark table (or 'perf', or 'all')"),
+                                 ("reproduce", cmd_reproduce, "run every table, write tables and plots")]:
+        s = sub.add_parser(name, help=helptext)
+        if name == "bench":
+            s.add_argument("table", help="table name, 'all' or 'perf'")
+        s.add_argument("--profile", choices=["quick", "full"], default="quick")
+        s.add_argument("--db", default="results/infozoo.sqlite")
+        s.add_argument("--out", default="results" if name == "reproduce" else None,
+                       help="write tables and plots here")
+        s.add_argument("--executor", choices=["local", "ray"], default="local")
+        s.add_argument("--workers", type=_positive, default=1)
+        s.add_argument("--ray-address", default=None, help="address of a running Ray cluster")
+        s.set_defaults(func=func)
+
+    s = sub.add_parser("report", help="render tables and plots from the results database")
+    s.add_argument("--db", default="results/infozoo.sqlite")
+    s.add_argument("--out", default="results")
+    s.add_argument("--profile", choices=["quick", "full"], default=None)
+    s.set_defaults(func=cmd_report)
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CLIError, ValueError, FileNotFoundError) as err:
+        print(f"infozoo: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Results store and bench runner: rows land in SQLite, a rerun skips what is there, an interrupted
+sweep resumes, tables render from the store, and Ray runs the same tasks."""
+
+import sqlite3
+
+import pytest
+
+from infozoo.bench.report import write_report
+from infozoo.bench.runner import TableSpec, Task, run_table
+from infozoo.bench.store import Store
+from infozoo.bench.tables.auction import TABLE
+
+YAO = {"vcg", "myerson", "lp-optimal"}
+
+
+def only_yao(task):
+    return task.setting == "additive-2x2-yao" and task.method in YAO
+
+
+def test_rows_are_stored_with_provenance_and_rerun_skips(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    s1 = run_table(TABLE, "quick", store, only=only_yao)
+    assert s1.done == 3 and not s1.failed
+    recs = store.records("auction")
+    assert {r.method for r in recs} == YAO
+    lp = next(r for r in recs if r.method == "lp-optimal")
+    assert lp.metrics["revenue"] == pytest.approx(10.75, abs=1e-6)
+    assert lp.version and lp.git_rev and lp.created_at and lp.params["n"] > 0
+    s2 = run_table(TABLE, "quick", store, only=only_yao)
+    assert s2.done == 0 and s2.skipped == 3
+
+
+def test_interrupted_sweep_resumes(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    flaky = TableSpec("auction", TABLE.tasks, "tests.bench.flaky_run:run", TABLE.render)
+    s1 = run_table(flaky, "quick", store, only=only_yao)
+    assert s1.done == 2 and len(s1.failed) == 1  # myerson "crashed"; the others were saved
+    s2 = run_table(TABLE, "quick", store, only=only_yao)
+    assert s2.done == 1 and s2.skipped == 2
+    assert len(store.records()) == 3
+
+
+def test_report_renders_markdown_csv_and_plot(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    run_table(TABLE, "quick", store, only=only_yao)
+    files = write_report([TABLE], store, tmp_path / "out")
+    names = {f.name for f in files}
+    assert {"auction.md", "auction_0.csv", "auction_revenue.png", "README.md"} <= names
+    md = (tmp_path / "out" / "auction.md").read_text()
+    assert "10.7500" in md and "exact: every misreport" in md
+
+
+def test_store_is_plain_sqlite(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    store.put("k", "t", "s", "m", 0, "quick", {"a": 1}, {"revenue": 1.0}, 0.1)
+    with sqlite3.connect(tmp_path / "r.sqlite") as con:
+        assert con.execute("SELECT method, seed FROM runs").fetchall() == [("m", 0)]
+
+
+def test_task_key_depends_on_everything():
+    a = Task("auction", "s", "m", 0, "quick", {"n": 1})
+    assert a.key != Task("auction", "s", "m", 1, "quick", {"n": 1}).key
+    assert a.key != Task("auction", "s", "m", 0, "quick", {"n": 2}).key
+    assert a.key == Task("auction", "s", "m", 0, "quick", {"n": 1}).key
+
+
+def test_process_pool_executor(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    s = run_table(TABLE, "quick", store, workers=2, only=only_yao)
+    assert s.done == 3 and not s.failed
+
+
+def test_ray_executor_on_a_real_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    store = Store(tmp_path / "r.sqlite")
+    s = run_table(TABLE, "quick", store, executor="ray", workers=1,
+                  only=lambda t: t.setting == "additive-2x2-yao" and t.method in {"vcg", "myerson"})
+    assert s.done == 2 and not s.failed
+    assert {r.method for r in store.records()} == {"vcg", "myerson"}
+
+
+def test_bad_profile_and_executor(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    with pytest.raises(ValueError, match="quick, full"):
+        run_table(TABLE, "medium", store)
+    with pytest.raises(ValueError, match="local, ray"):
+        run_table(TABLE, "quick", store, executor="dask")
