@@ -216,9 +216,56 @@ register("first-price", "infozoo.baselines.auction.classic:first_price", kind="m
          domain="auction", summary="first-price per item (not strategy-proof)")
 register("lp-optimal", "infozoo.baselines.auction.lp_optimal:lp_optimal", kind="mechanism",
          domain="auction", summary="optimal DSIC mechanism of a discrete setting, by LP")
+register("gemnet", "infozoo.solvers.gemnet.train", kind="solver", domain="auction",
+         summary="GemNet: learned per-bidder menus, exactly SP, MILP price transform + certificate")
+register("rochetnet", "infozoo.solvers.gemnet.rochetnet", kind="solver", domain="auction",
+         summary="RochetNet: GemNet's single-bidder case, a learned menu of lotteries")
 register("auction", "infozoo.bench.tables.auction:TABLE", kind="table", domain="auction",
          summary="revenue of auction mechanisms across settings")
+register("sequential-price-v0", "infozoo.envs.sequential_price.sequential_price_v0", domain="auction",
+         summary="sequential price market: a designer posts prices, visited bidders buy")
+register("SequentialPriceDesigner-v0", "infozoo.envs.sequential_price.designer:SequentialPriceDesignerEnv",
+         kind="gym-env", domain="auction", summary="the designer's problem of a sequential price mechanism")
+register("spm-ppo", "infozoo.baselines.auction.spm_ppo", kind="solver", domain="auction",
+         summary="sequential price mechanism with a PPO designer (SB3); SP by construction")
+register("spm-dp", "infozoo.baselines.auction.spm_dp:spm_dp", kind="mechanism", domain="auction",
+         summary="best sequential posted-price mechanism, by dynamic programming")
+register("lottery-ama", "infozoo.baselines.auction.lottery_ama", kind="solver", domain="auction",
+         summary="Lottery AMA: affine maximizer over a learned menu of lotteries; exactly SP")
+register("amenunet", "infozoo.baselines.auction.amenunet", kind="solver", domain="auction",
+         summary="AMenuNet-style AMA: menu, weights, boosts from a permutation-equivariant network")
+register("regretnet", "infozoo.baselines.auction.regretnet", kind="solver", domain="auction",
+         summary="RegretNet: allocation + payment networks, regret by augmented Lagrangian (approx. SP)")
+register("vvca", "infozoo.baselines.auction.ama:vvca", kind="mechanism", domain="auction",
+         summary="hand-set affine maximizer over deterministic allocations (unsold-item boosts)")
 
 # data markets
+register("data-market", "infozoo.envs.data_market.settings", kind="settings", domain="data-market")
+register("data-market", "infozoo.envs.data_market.metrics:evaluate", kind="evaluator", domain="data-market")
+register("data-market-v0", "infozoo.envs.data_market.data_market_v0", domain="data-market",
+         summary="buyers report types, get experiments and prices, then act on their signals")
+register("theory", "infozoo.baselines.data_market.theory:theory", kind="mechanism", domain="data-market",
+         summary="exact data-market optimum: BBS menu (one buyer), virtual values (several buyers)")
+register("posted-price", "infozoo.baselines.data_market.posted_price:posted_price", kind="mechanism",
+         domain="data-market", summary="full information at the revenue-optimal posted price")
+register("data-market-net", "infozoo.solvers.data_market_net.train", kind="solver", domain="data-market",
+         summary="data-market net: menu of experiments (one buyer), RegretNet-style net (several)")
+register("data-market", "infozoo.bench.tables.data_market:TABLE", kind="table", domain="data-market",
+         summary="data-market revenue against the theory optima")
 
 # Dec-POMDPs
+register("sensor-grid-v0", "infozoo.envs.decpomdp.sensor_grid_v0", domain="decpomdp",
+         summary="sensors on a grid scan moving prey; collectively observable (MACO sensor task)")
+register("dec-tiger-v0", "infozoo.envs.decpomdp.dec_tiger_v0", domain="decpomdp",
+         summary="the classic two-agent Dec-Tiger; not collectively observable")
+register("linear-gaussian-v0", "infozoo.envs.decpomdp.linear_gaussian_v0", domain="decpomdp",
+         summary="linear-Gaussian Dec-POMDP with exact Kalman posteriors; CO configurable")
+register("spread-po-v0", "infozoo.envs.decpomdp.spread_po_v0", domain="decpomdp",
+         summary="mpe2 simple_spread with a limited view radius (needs mpe2)")
+register("diffusion", "infozoo.solvers.diffusion.train", kind="solver", domain="decpomdp",
+         summary="per-agent conditional diffusion state reconstructor with the composite flow over agents "
+                 "(setting = env id)")
+register("decpomdp", "infozoo.bench.tables.decpomdp:TABLE", kind="table", domain="decpomdp",
+         summary="state reconstruction MSE: exact Bayes floor vs history regression, per agent and joint")
+register("decpomdp-ippo", "infozoo.bench.tables.decpomdp:IPPO_TABLE", kind="table", domain="decpomdp",
+         summary="IPPO return with local vs oracle-state observations, against random and scripted policies")

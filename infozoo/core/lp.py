@@ -11,7 +11,8 @@ SOLVERS = ("highs", "cbc")
 
 @dataclass(frozen=True)
 class SolveResult:
-    """What a solve did: the solver used, PuLP's status string and the objective value."""
+    """What a solve did: the solver used, PuLP's status string ("Time limit" when a solver stopped
+    early with a feasible but unproven solution) and the objective value."""
 
     solver: str
     status: str
@@ -50,6 +51,9 @@ def solve(problem: Any, solver: str = "highs", time_limit: float | None = None,
             last_error = err
             continue
         status = pulp.LpStatus[problem.status]
+        if status == "Optimal" and problem.sol_status != pulp.LpSolutionOptimal:
+            # HiGHS stopped by its time limit reports "Optimal" with a merely feasible incumbent
+            status = "Time limit"
         objective = pulp.value(problem.objective) if status == "Optimal" else None
         return SolveResult(name, status, objective, time.perf_counter() - t0)
     raise RuntimeError(f"no LP solver could run ({', '.join(order)}): {last_error}")

@@ -255,10 +255,11 @@ def optimal_bundle_reserve(setting: AuctionSetting, samples: int = 2**17, seed: 
         return float(cands[_second_price_revenue(vals, cands, w).argmax()])
     vals = _bundle_values(s, s.sample(samples, torch_generator(seed)))
     lo, hi = float(vals.min()), float(vals.max())
-    grid = torch.linspace(lo, hi, 801, dtype=vals.dtype)
-    best = float(grid[_second_price_revenue(vals, grid).argmax()])
-    step = (hi - lo) / 800
-    fine = torch.linspace(best - step, best + step, 201, dtype=vals.dtype)
+    # coarse search on the first 2^14 draws, then a fine search around it on all of them
+    grid = torch.linspace(lo, hi, 401, dtype=vals.dtype)
+    best = float(grid[_second_price_revenue(vals[: 2**14], grid).argmax()])
+    step = 4 * (hi - lo) / 400
+    fine = torch.linspace(max(lo, best - step), min(hi, best + step), 161, dtype=vals.dtype)
     return float(fine[_second_price_revenue(vals, fine).argmax()])
 
 

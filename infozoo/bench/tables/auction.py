@@ -55,6 +55,13 @@ METHODS: list[Method] = [
     Method("myerson", applies="additive"),
     Method("bundle"),
     Method("lp-optimal", applies="discrete"),
+    Method("spm-dp"),
+    Method("spm-ppo", trainable=True, seeds={"quick": 1, "full": 3}),
+    Method("rochetnet", trainable=True, applies="single-bidder", seeds={"quick": 1, "full": 3}),
+    Method("gemnet", trainable=True, applies="multi-bidder", seeds={"quick": 1, "full": 3}),
+    Method("lottery-ama", trainable=True, seeds={"quick": 1, "full": 5}),
+    Method("amenunet", trainable=True, seeds={"quick": 1, "full": 5}),
+    Method("regretnet", trainable=True, seeds={"quick": 1, "full": 3}),
 ]
 
 

@@ -133,10 +133,14 @@ def gradient_regret(mechanism: Any, setting: AuctionSetting, values: torch.Tenso
     return (best - truthful).clamp(min=0)
 
 
-def menu_regret(mechanism: Any, values: torch.Tensor) -> torch.Tensor:
+def menu_regret(mechanism: Any, values: torch.Tensor, chunk: int = 256) -> torch.Tensor:
     """Exact best-response regret [B, n] of a menu mechanism: with self-bid independent menus a
     misreport can only pick another menu element (or nothing), so
-    rgt_i = max(0, max_k <v_i, alpha_i^k> - beta_i^k) - u_i(truthful)."""
+    rgt_i = max(0, max_k <v_i, alpha_i^k> - beta_i^k) - u_i(truthful).
+    Profiles are processed ``chunk`` at a time (menus can be large: [chunk, n, K, m])."""
+    if values.shape[0] > chunk:
+        return torch.cat([menu_regret(mechanism, values[s:s + chunk], chunk)
+                          for s in range(0, values.shape[0], chunk)])
     with torch.no_grad():
         alloc, price = mechanism.menus(values)  # [B, n, K, m], [B, n, K]
         best = ((values.unsqueeze(2) * alloc.to(values.dtype)).sum(-1) - price.to(values.dtype))

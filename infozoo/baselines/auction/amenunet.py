@@ -1,0 +1,188 @@
+"""AMenuNet-style affine maximizer (Duan, Sun, Chen & Deng, NeurIPS 2023, "A scalable neural
+network for DSIC affine maximizer auction design").
+
+The AMA parameters — the allocation menu A (s elements), bidder weights w and boosts lambda — are
+*produced by a permutation-equivariant network* from bidder and item representations, so the
+number of parameters does not depend on n, m, and one network can emit a mechanism for settings
+of another size (``transfer``). The mechanism itself is the AMA of
+``infozoo.baselines.auction.ama`` (exactly SP and IR with the hard argmax).
+
+Network (following the paper's schematic; sizes are ours):
+- input tensor E [(n+1), m, d]: for every (bidder, item) cell, the bidder representation x_i
+  (n real bidders plus a dummy bidder that stands for "unsold") concatenated with the item
+  representation y_j. Our settings are non-contextual, so the representations are fixed: a
+  random code per bidder index and per item index (drawn once from a fixed generator; bidders
+  with identical distributions would otherwise be indistinguishable and every menu element would
+  split items evenly), the cell's value range (low/scale, high/scale) and a dummy flag.
+- two 1x1 convolutions (a per-cell MLP) to width h, then ``blocks`` interaction modules: per
+  bidder a self-attention over its items, per item a self-attention over the bidders, and a
+  global mean, merged by a per-cell MLP with a residual connection.
+- heads J_A [(n+1), m, s], J_w [(n+1), m], J_lambda [(n+1), m, s]:
+      A^k_ij = softmax_i over the n+1 bidders of J_A[i, j, k]      (dummy row dropped)
+      w_i    = sigmoid(mean_j J_w[i, j])
+      lambda_k = mean_{i,j} J_lambda[i, j, k] + r * (m - sum_{ij} A^k_ij)
+  (r: one learned scalar, a reserve per unsold item, started at 1/2 of the value range; our
+  addition, size-independent like the rest, which starts training from VCG with reserves)
+  (unit-demand: an extra head gives a per-bidder softmax over items plus a dummy item and the
+  menu takes the elementwise minimum, so each element is feasible).
+Training: the softmax relaxation of the argmax with temperature 500 (AMenuNet's value, per unit
+of value range) on revenue, Adam, hard argmax at test (see ``ama.train_ama``).
+
+Registered as solver ``amenunet``: ``Config``, ``default_config``, ``fit``, ``load``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from infozoo.baselines.auction.ama import (
+    AffineMaximizer,
+    AMATrainConfig,
+    default_device,
+    feasible_lottery,
+    load_ama,
+    train_ama,
+)
+from infozoo.core.checkpoint import load_checkpoint
+from infozoo.core.torch_utils import mlp
+from infozoo.envs.auction.settings import AuctionSetting
+
+KIND = "amenunet"
+CODE_SEED = 20230520  # fixed generator of the bidder / item codes (shared by every setting size)
+MAX_INDEX = 256  # codes exist for up to this many bidders and items
+
+
+@dataclass
+class Config(AMATrainConfig):
+    """AMenuNet hyper-parameters (the shared training fields are in ``AMATrainConfig``)."""
+
+    menu_size: int = 32  # s menu elements produced by the network
+    hidden: int = 64  # width h of the per-cell features
+    blocks: int = 2  # interaction modules
+    heads: int = 4  # attention heads
+    code_dim: int = 8  # size of the random bidder and item codes
+    lr: float = 0.003  # Adam learning rate (network parameters)
+    sharp: float = 5.0  # std of the initial allocation logits (large: near-deterministic menus)
+    reserve_init: float = 0.5  # initial per-unsold-item boost r (value-range units), learned
+
+
+def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 0) -> Config:
+    """Menu sizes as in the paper (32 for 2x2, 64 for 2x5, 256 for larger; twice that for
+    unit-demand); quick is CPU-sized."""
+    if profile not in ("quick", "full"):
+        raise ValueError(f"unknown profile {profile!r}; valid: 'quick', 'full'")
+    size = setting.bidders * setting.items
+    s = 32 if size <= 4 else 64 if size <= 10 else 256
+    if setting.unit_demand:  # random unit-demand menus are sparser: twice the elements (unit 2x2: 0.656 -> 0.713)
+        s *= 2
+    if profile == "quick":
+        return Config(seed=seed, steps=4000, batch=2048, menu_size=s)
+    return Config(seed=seed, steps=20000, batch=8192, menu_size=s, hidden=128, blocks=3,
+                  val_size=65536, eval_every=500, threads=0, device=default_device())
+
+
+class Interaction(torch.nn.Module):
+    """One interaction module over the (bidder, item) grid: row and column attention + global mean."""
+
+    def __init__(self, hidden: int, heads: int) -> None:
+        super().__init__()
+        self.row = torch.nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.col = torch.nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.merge = mlp([3 * hidden, hidden, hidden], activation=torch.nn.ReLU)
+        self.norm = torch.nn.LayerNorm(hidden)
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:  # L [(n+1), m, h]
+        row, _ = self.row(L, L, L)  # each bidder attends over its items
+        Lt = L.transpose(0, 1)
+        col, _ = self.col(Lt, Lt, Lt)  # each item attends over the bidders
+        glob = L.mean(dim=(0, 1), keepdim=True).expand_as(L)
+        return self.norm(L + self.merge(torch.cat([row, col.transpose(0, 1), glob], dim=-1)))
+
+
+class AMenuNet(torch.nn.Module):
+    """Maps a setting's representations to AMA parameters (menu [s, n, m], weights [n], boosts [s])."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        h, s = config.hidden, config.menu_size
+        d_in = 2 * config.code_dim + 3
+        self.embed = mlp([d_in, h, h], activation=torch.nn.ReLU)  # the two 1x1 convolutions
+        self.blocks = torch.nn.ModuleList(Interaction(h, config.heads) for _ in range(config.blocks))
+        self.head_alloc = torch.nn.Linear(h, s)
+        self.head_item = torch.nn.Linear(h, s)  # used for unit-demand only
+        self.head_weight = torch.nn.Linear(h, 1)
+        self.head_boost = torch.nn.Linear(h, s)
+        # start near deterministic allocations and with zero boosts, so the argmax is not
+        # saturated on one element (which would give zero revenue and no gradient)
+        for head in (self.head_alloc, self.head_item):
+            torch.nn.init.normal_(head.weight, std=config.sharp / h**0.5)
+        torch.nn.init.zeros_(self.head_boost.weight)
+        torch.nn.init.zeros_(self.head_boost.bias)
+        torch.nn.init.constant_(self.head_weight.bias, 3.0)
+        self.reserve = torch.nn.Parameter(torch.tensor(float(config.reserve_init)))
+        g = torch.Generator().manual_seed(CODE_SEED)
+        self.register_buffer("bidder_codes", torch.randn(MAX_INDEX + 1, config.code_dim, generator=g))
+        self.register_buffer("item_codes", torch.randn(MAX_INDEX, config.code_dim, generator=g))
+
+    def representations(self, setting: AuctionSetting) -> torch.Tensor:
+        """E [(n+1), m, d]: bidder code, item code, value range of the cell, dummy flag."""
+        n, m = setting.shape
+        if n > MAX_INDEX or m > MAX_INDEX:
+            raise ValueError(f"AMenuNet supports up to {MAX_INDEX} bidders and items, got {n}x{m}")
+        scale = float(setting.high().max())
+        codes = torch.cat([self.bidder_codes[:n], self.bidder_codes[MAX_INDEX:]])  # dummy: last code
+        x = codes.unsqueeze(1).expand(n + 1, m, -1)
+        y = self.item_codes[:m].unsqueeze(0).expand(n + 1, m, -1)
+        low = torch.cat([setting.low(torch.float32), torch.zeros(1, m)]) / scale
+        high = torch.cat([setting.high(torch.float32), torch.zeros(1, m)]) / scale
+        dummy = torch.zeros(n + 1, m)
+        dummy[n] = 1.0
+        cell = torch.stack([low, high, dummy], dim=-1).to(x.device)
+        return torch.cat([x, y, cell], dim=-1)
+
+    def forward(self, setting: AuctionSetting) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        L = self.embed(self.representations(setting))
+        for block in self.blocks:
+            L = block(L)
+        n = setting.bidders
+        JA = self.head_alloc(L).permute(2, 0, 1)  # [s, n+1, m]
+        item_logits = None
+        if setting.unit_demand:
+            JB = self.head_item(L[:n]).permute(2, 0, 1)  # [s, n, m]
+            item_logits = torch.cat([JB, torch.zeros_like(JB[..., :1])], dim=-1)
+        menu = feasible_lottery(JA, item_logits)
+        weights = torch.sigmoid(self.head_weight(L[:n]).squeeze(-1).mean(-1))
+        unsold = setting.items - menu.sum(dim=(1, 2))  # [s]
+        boosts = self.head_boost(L).mean(dim=(0, 1)) + self.reserve * unsold
+        return menu, weights, boosts
+
+
+def fit(setting: AuctionSetting, config: Config | None = None) -> AffineMaximizer:
+    """Train AMenuNet on ``setting``; returns the hard-argmax AMA it generates (exactly SP)."""
+    config = config or default_config(setting)
+    if config.menu_size < 1:
+        raise ValueError(f"menu_size must be at least 1, got {config.menu_size}")
+    torch.manual_seed(config.seed)
+    net = AMenuNet(config)
+    return train_ama(setting, net, lambda: net(setting), config, KIND, keep_module=True)
+
+
+def load(directory: str | Path) -> AffineMaximizer:
+    """Load a trained AMenuNet checkpoint (the generated AMA, plus the network in ``extra``)."""
+    return load_ama(directory, KIND)
+
+
+def transfer(directory: str | Path, setting: AuctionSetting) -> AffineMaximizer:
+    """Generate the AMA for another ``setting`` (e.g. a different n x m) from a trained network."""
+    tensors, config = load_checkpoint(directory, kind=KIND)
+    cfg = Config(**config["config"])
+    net = AMenuNet(cfg)
+    net.load_state_dict({k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")})
+    with torch.no_grad():
+        menu, w, lam = net(setting)
+    scale = float(setting.high().max())
+    return AffineMaximizer(setting, menu, w, lam * scale, kind=KIND, config=asdict(cfg),
+                           report={"transferred_from": config["setting"]})

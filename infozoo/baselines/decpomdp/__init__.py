@@ -1,0 +1,1 @@
+"""Dec-POMDP baselines: exact Bayes filters (the floor), GRU history regression, IPPO (SB3)."""

@@ -1,0 +1,329 @@
+"""The feasibility certificate of a menu mechanism, and independent checks of over-allocation.
+
+Construction (``shared/notes/gemnet-certificate.md``): partition the value space into product
+boxes Q = Q_1 x ... x Q_n. For bidder i and element k bound, over Q,
+
+    alpha-bar_ij^k(Q) >= alpha_ij^k(v_{-i})                      for all v_{-i} in Q_{-i},
+    u-low_i^k(Q) <= <v_i, alpha_i^k(v_{-i})> - beta_i^k(v_{-i}) - delta_i^k <= u-high_i^k(Q),
+
+with alpha and beta bounded by interval bound propagation of the box Q_{-i} through bidder i's
+menu MLP (``MenuNetwork.interval_menu``) and the bilinear term bounded exactly from the corner
+products v * alpha. delta_i (the transform's price change) is constant on Q because cells refine
+the price grid. The candidate set
+
+    S_i(Q) = {k : u-high_i^k(Q) >= max_k' u-low_i^k'(Q)}
+
+contains whatever element bidder i takes anywhere in Q (under any tie rule), so if for every
+item j
+
+    sum_i max_{k in S_i(Q)} alpha-bar_ij^k(Q) <= 1                                   (*)
+
+no item is over-allocated anywhere in Q. Cells cover the value box, so (*) on all cells proves
+feasibility on the whole value space. (Unit-demand: each element's own allocation sums to at
+most one by the softmax-with-dummy head.) Bounds are computed in float64 and the network is
+evaluated in float64 at test time; the proof is exact up to float64 rounding (~1e-15).
+
+Adaptive grid: a cell failing (*) is split in half along its widest dimension (relative to the
+value range) until it passes, reaches ``max_depth`` splits, or the total reaches ``max_cells``;
+cells still failing go to the transform's MILP. Skipping elements: elements outside S_i(Q)
+never enter the check of Q.
+
+Discrete settings: cells are the single type profiles, bounds are exact, and (*) is "the
+chosen elements never over-allocate at any profile", checked by enumeration.
+
+Independent verification, separate from the certificate: ``verify_random`` (over-allocation of
+the hard-argmax mechanism on many random profiles) and ``adversarial_search`` (random restarts
+followed by coordinate search over profiles, maximising max_j sum_i x_ij).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from infozoo.core.progress import progress
+from infozoo.core.seeding import torch_generator
+from infozoo.envs.auction.mechanism import over_allocation
+from infozoo.solvers.gemnet.model import GemNetMechanism
+
+CHUNK = 8192
+TOLERANCE = 1e-9  # discrete check: allowed float excess of sum_i x_ij over 1
+
+
+@dataclass
+class Cells:
+    """Product boxes of the profile space: lo, hi [C, n, m]; ``depth`` = splits so far."""
+
+    lo: torch.Tensor
+    hi: torch.Tensor
+    depth: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.lo.shape[0]
+
+    def take(self, mask: torch.Tensor) -> Cells:
+        return Cells(self.lo[mask], self.hi[mask], self.depth[mask])
+
+    @staticmethod
+    def cat(parts: list[Cells]) -> Cells:
+        return Cells(torch.cat([p.lo for p in parts]), torch.cat([p.hi for p in parts]),
+                     torch.cat([p.depth for p in parts]))
+
+
+@dataclass
+class CellBounds:
+    """Per cell and bidder: candidate sets and bounds (what the certificate and the MILP need)."""
+
+    a_hi: torch.Tensor  # [C, n, K+1, m] upper bounds of alpha
+    u_lo: torch.Tensor  # [C, n, K+1] lower utility bounds at the current prices
+    u_hi: torch.Tensor  # [C, n, K+1] upper utility bounds at the current prices
+    price_cell: torch.Tensor  # [C, n] index of the price-grid cell of Q_{-i}
+    candidates: torch.Tensor = field(init=False)  # [C, n, K+1] bool, S_i(Q)
+    load: torch.Tensor = field(init=False)  # [C, m] sum_i max_{k in S_i} alpha-bar_ij^k
+
+    def __post_init__(self) -> None:
+        self.candidates = self.u_hi >= self.u_lo.amax(-1, keepdim=True)
+        a = torch.where(self.candidates.unsqueeze(-1), self.a_hi, torch.zeros_like(self.a_hi))
+        self.load = a.amax(2).sum(1)
+
+    @property
+    def slack(self) -> torch.Tensor:
+        """1 - max_j sum_i max_{k in S_i} alpha-bar_ij^k per cell; (*) holds iff slack >= 0."""
+        return 1 - self.load.amax(-1)
+
+
+def initial_cells(mech: GemNetMechanism, per_dim: int) -> Cells:
+    """The uniform grid with ``per_dim`` cells per value dimension (aligned with the price grid)."""
+    s = mech.setting
+    low, high = s.low(), s.high()
+    D = s.bidders * s.items
+    if per_dim ** D > 5_000_000:
+        raise ValueError(f"initial certificate grid {per_dim}^{D} is too large; lower 'grid'")
+    idx = torch.cartesian_prod(*[torch.arange(per_dim)] * D).reshape(-1, s.bidders, s.items)
+    width = (high - low) / per_dim
+    lo = low + idx * width
+    hi = torch.where(idx == per_dim - 1, high.expand_as(lo), low + (idx + 1) * width)
+    return Cells(lo.to(torch.float64), hi.to(torch.float64), torch.zeros(lo.shape[0], dtype=torch.long))
+
+
+def bilinear_bounds(v_lo: torch.Tensor, v_hi: torch.Tensor, a_lo: torch.Tensor,
+                    a_hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact bounds of sum_j v_j a_j over independent boxes v in [v_lo, v_hi], a in [a_lo, a_hi]
+    (each term's extremes sit at corners). v: [C, m]; a: [C, K, m]."""
+    vl, vh = v_lo.unsqueeze(1), v_hi.unsqueeze(1)
+    corners = torch.stack([vl * a_lo, vl * a_hi, vh * a_lo, vh * a_hi])
+    return corners.amin(0).sum(-1), corners.amax(0).sum(-1)
+
+
+def cell_bounds(mech: GemNetMechanism, cells: Cells) -> CellBounds:
+    """Bounds of every bidder's menu and utilities over each cell (chunked)."""
+    s, net = mech.setting, mech.net
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for st in range(0, len(cells), CHUNK):
+        lo, hi = cells.lo[st:st + CHUNK], cells.hi[st:st + CHUNK]
+        centre = (lo + hi) / 2
+        a_his, u_los, u_his, pcs = [], [], [], []
+        with torch.no_grad():
+            for i in range(s.bidders):
+                a_lo, a_hi, b_lo, b_hi = net.interval_menu(i, lo, hi)
+                if mech.delta is not None and mech.grid is not None:
+                    pc = mech.grid.cell(centre, i)
+                    d = mech.delta[i][pc].to(torch.float64)
+                else:
+                    pc = torch.zeros(lo.shape[0], dtype=torch.long)
+                    d = torch.zeros_like(b_lo)
+                p_lo, p_hi = bilinear_bounds(lo[:, i], hi[:, i], a_lo, a_hi)
+                a_his.append(a_hi)
+                u_los.append(p_lo - b_hi - d)
+                u_his.append(p_hi - b_lo - d)
+                pcs.append(pc)
+        parts.append((torch.stack(a_his, 1), torch.stack(u_los, 1), torch.stack(u_his, 1),
+                      torch.stack(pcs, 1)))
+    return CellBounds(*(torch.cat([p[k] for p in parts]) for k in range(4)))
+
+
+def split(cells: Cells, mech: GemNetMechanism) -> Cells:
+    """Halve each cell along its widest dimension (relative to the value range)."""
+    s = mech.setting
+    rng = (s.high() - s.low()).to(torch.float64)
+    C, n, m = cells.lo.shape
+    rel = ((cells.hi - cells.lo) / rng).reshape(C, -1)
+    dim = rel.argmax(-1)
+    mid = ((cells.lo + cells.hi) / 2).reshape(C, -1).gather(1, dim[:, None])
+    rows = torch.arange(C)
+    lo1, hi1 = cells.lo.reshape(C, -1).clone(), cells.hi.reshape(C, -1).clone()
+    lo2, hi2 = lo1.clone(), hi1.clone()
+    hi1[rows, dim] = mid[:, 0]
+    lo2[rows, dim] = mid[:, 0]
+    depth = cells.depth + 1
+    return Cells(torch.cat([lo1, lo2]).reshape(-1, n, m), torch.cat([hi1, hi2]).reshape(-1, n, m),
+                 torch.cat([depth, depth]))
+
+
+@dataclass
+class CheckResult:
+    """Cells after adaptive refinement, which of them fail (*), and statistics."""
+
+    cells: Cells
+    failing: torch.Tensor  # [C] bool
+    worst_slack: float
+    splits: int
+    wall_time: float
+
+
+def refine_and_check(mech: GemNetMechanism, cells: Cells, max_depth: int, max_cells: int) -> CheckResult:
+    """Check (*) on every cell, splitting failing cells until they pass or hit the limits."""
+    t0 = time.perf_counter()
+    done: list[Cells] = []
+    done_fail: list[torch.Tensor] = []
+    slack_min = math.inf
+    todo, splits = cells, 0
+    bar = progress(desc="certificate cells", unit="cell")
+    while len(todo):
+        bounds = cell_bounds(mech, todo)
+        sl = bounds.slack
+        ok = sl >= 0
+        bar.update(len(todo))
+        total = sum(len(c) for c in done) + len(todo)
+        can_split = (~ok) & (todo.depth < max_depth)
+        room = max_cells - total
+        if int(can_split.sum()) > room:  # not enough room: split nothing more
+            can_split = torch.zeros_like(can_split)
+        keep = ~can_split
+        done.append(todo.take(keep))
+        done_fail.append(~ok[keep])
+        if keep.any():
+            slack_min = min(slack_min, float(sl[keep].min()))
+        splits += int(can_split.sum())
+        todo = split(todo.take(can_split), mech) if can_split.any() else Cells(
+            todo.lo[:0], todo.hi[:0], todo.depth[:0])
+    bar.close()
+    return CheckResult(Cells.cat(done), torch.cat(done_fail), slack_min, splits, time.perf_counter() - t0)
+
+
+# ---- discrete settings: exact, by enumeration ----------------------------------------------------
+
+
+def all_profiles(mech: GemNetMechanism) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every type profile [P, n, m] of a discrete setting and its probability [P]."""
+    s = mech.setting
+    types, probs = s.type_space()
+    T = types.shape[0]
+    grid = torch.cartesian_prod(*[torch.arange(T)] * s.bidders).reshape(-1, s.bidders)
+    return types[grid], probs[grid].prod(1)
+
+
+def check_discrete(mech: GemNetMechanism) -> dict[str, Any]:
+    """Condition (*) with single-profile cells: the chosen elements at every type profile."""
+    t0 = time.perf_counter()
+    values, _ = all_profiles(mech)
+    ovr = over_allocation(mech(values).allocation, mech.setting.unit_demand)
+    worst = float(ovr.max())
+    return {"cells": int(values.shape[0]), "bound_method": "exact (cells are single type profiles)",
+            "worst_excess": worst, "tolerance": TOLERANCE, "passed": worst <= TOLERANCE,
+            "wall_time": time.perf_counter() - t0}
+
+
+# ---- independent verification ------------------------------------------------------------------
+
+
+def verify_random(mech: GemNetMechanism, n: int = 1_000_000, seed: int = 0, chunk: int = 100_000) -> float:
+    """Largest over-allocation of the hard-argmax mechanism on ``n`` random profiles."""
+    g = torch_generator(seed)
+    worst = 0.0
+    for st in range(0, n, chunk):
+        v = mech.setting.sample(min(chunk, n - st), g)
+        worst = max(worst, float(over_allocation(mech(v).allocation, mech.setting.unit_demand).max()))
+    return worst
+
+
+def adversarial_search(mech: GemNetMechanism, restarts: int = 2000, rounds: int = 40,
+                       seed: int = 0) -> dict[str, Any]:
+    """Search for an over-allocating profile: ``restarts`` random profiles, then coordinate
+    search (each value moved by +-step, the best move kept, step halved when stuck) on the
+    objective max_j sum_i x_ij, which is informative even where the profile is feasible.
+    Returns the largest over-allocation found and the search budget."""
+    s = mech.setting
+    g = torch_generator(seed)
+    low, high = s.low(), s.high()
+    v = s.sample(restarts, g)
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        a = mech(x).allocation
+        load = a.sum(1).amax(-1)
+        if s.unit_demand:
+            load = torch.maximum(load, a.sum(2).amax(-1))
+        return load
+
+    best = score(v)
+    step = torch.full((restarts,), 0.25, dtype=torch.float64)
+    D = s.bidders * s.items
+    for _ in range(rounds):
+        improved = torch.zeros(restarts, dtype=torch.bool)
+        for d in range(D):
+            for sign in (1.0, -1.0):
+                cand = v.clone().reshape(restarts, D)
+                span = (high - low).reshape(-1)[d]
+                cand[:, d] = cand[:, d] + sign * step * span
+                cand = torch.maximum(torch.minimum(cand.reshape_as(v), high), low)
+                sc = score(cand)
+                better = sc > best
+                v = torch.where(better[:, None, None], cand, v)
+                best = torch.where(better, sc, best)
+                improved |= better
+        step = torch.where(improved, step, step / 2)
+        if s.discrete:
+            break
+    return {"max_over_allocation": float((best - 1).clamp(min=0).max()), "max_load": float(best.max()),
+            "budget": f"{restarts} random restarts x {rounds} rounds of coordinate search "
+                      f"({2 * D} moves per round, step halving from 0.25 of the range)"}
+
+
+def lipschitz_bound(mech: GemNetMechanism) -> list[float]:
+    """A global Lipschitz constant of each bidder's menu network in b_{-i} (inf-norm in, per
+    output): product of the layers' induced infinity norms, activation slopes 1, times the input
+    scaling 1/(high - low). Reported for information; the certificate uses interval bounds."""
+    net = mech.net
+    out = []
+    rng = float((mech.setting.high() - mech.setting.low()).min())
+    for seq in net.nets:
+        L = 1.0 / rng
+        for layer in seq:
+            if isinstance(layer, torch.nn.Linear):
+                L *= float(layer.weight.abs().sum(1).max())
+        out.append(L)
+    return out
+
+
+def recheck(mech: GemNetMechanism, profiles: int = 1_000_000, restarts: int = 2000,
+            seed: int = 0) -> dict[str, Any]:
+    """Re-derive the certificate of a saved mechanism from scratch (independent of the stored
+    JSON and of any MILP) and run the independent checks; used by ``infozoo certify DIR``."""
+    cfg = mech.config
+    t0 = time.perf_counter()
+    if mech.setting.discrete:
+        check = check_discrete(mech)
+        passed = check["passed"]
+    else:
+        per_dim = int(cfg.get("grid", 1)) if mech.setting.bidders > 1 else 1
+        res = refine_and_check(mech, initial_cells(mech, per_dim), int(cfg.get("max_depth", 8)),
+                               int(cfg.get("max_cells", 400_000)))
+        check = {"cells": len(res.cells), "failing_cells": int(res.failing.sum()),
+                 "worst_slack": res.worst_slack, "splits": res.splits}
+        passed = not bool(res.failing.any())
+    stored = mech.certificate or {}
+    out = {"stored_certified": mech.certified, "recomputed_condition_holds": bool(passed), "check": check,
+           "check_time": time.perf_counter() - t0,
+           "milp_statuses": [m.get("status") for m in stored.get("milps", [])]}
+    out["certified"] = bool(passed and mech.certified is not False
+                            and all(s == "Optimal" for s in out["milp_statuses"]))
+    if profiles:
+        out["over_allocation_random"] = verify_random(mech, profiles, seed=seed)
+        out["random_profiles"] = profiles
+    if restarts:
+        out["adversarial"] = adversarial_search(mech, restarts=restarts, seed=seed)
+    return out

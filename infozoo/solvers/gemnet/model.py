@@ -1,0 +1,309 @@
+"""GemNet's menu networks and the hard-argmax menu mechanism (RochetNet when n = 1).
+
+GemNet (Wang, Jiang, Parkes: "GemNet: Menu-Based, Strategy-Proof Multi-Bidder Auctions Through
+Deep Learning") extends RochetNet (Duetting et al., "Optimal Auctions through Deep Learning")
+from one bidder to many. Bidder i faces a menu that depends only on the *other* bids b_{-i}
+("self-bid independence"):
+
+    menu_i(b_{-i}) = {(alpha_i^k(b_{-i}), beta_i^k(b_{-i})) : k = 0..K},
+
+with k = 0 the fixed null element (alpha = 0, beta = 0), so opting out is always possible (IR).
+Bidder i takes the element of highest utility
+
+    k_i* = argmax_k u_i^k,  u_i^k = <b_i, alpha_i^k(b_{-i})> - beta_i^k(b_{-i}) - delta_i^k(b_{-i}),
+
+which makes truthful bidding a dominant strategy whatever the menus are (the taxation principle):
+a misreport can only make the bidder pick a different element of the same menu. ``delta`` is the
+price change of the post-training transform (``transform.py``): a function of b_{-i} alone,
+piecewise constant on a rectilinear grid of the others' value space, so SP is untouched.
+
+Parametrisation (ours, following RochetNet's public recipe where it applies):
+- n = 1 (RochetNet): the menu is a learned constant, K allocation logits and K price parameters.
+- n > 1: one MLP per bidder maps the normalised others' bids (b_{-i} - low) / (high - low) to
+  K * A allocation logits and K price logits.
+- additive: alpha_ij^k = sigmoid(s * logit); unit-demand: softmax over the m items and a dummy
+  (so sum_j alpha_ij^k <= 1 by construction). ``s`` (``alloc_sharpness``) and ``alloc_init``
+  (allocation-logit biases started at random corners +-alloc_init) let discrete settings start
+  from, and keep, deterministic 0/1 bundles, which the re-pricing MILP then prices exactly.
+- prices: beta^k = scale * softplus(price logit) >= 0, scale = the largest value of the setting.
+
+Mechanism: the hard argmax with ties going to the lowest index (the null element first). Menus
+alone decide the outcome, so ``menus(bids)`` and ``__call__(bids)`` share one code path. Discrete
+settings snap every bid item-wise to the nearest support point first (as the LP baseline does),
+so the certificate over the finite type space covers every possible bid.
+
+``interval_menu`` propagates a box of b_{-i} through the network (interval bound propagation:
+for an affine layer, centre c -> W c + b and radius r -> |W| r; monotone activations map the end
+points), giving sound bounds on alpha and beta over the box; ``certify.py`` uses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from infozoo.core.checkpoint import save_checkpoint
+from infozoo.core.torch_utils import mlp
+from infozoo.envs.auction.mechanism import Outcome, check_bids
+from infozoo.envs.auction.settings import AuctionSetting, DiscreteValues
+
+CERTIFICATE = "certificate.json"
+SNAP = 1e-9  # allocations within SNAP of 0 or 1 are exactly 0 or 1
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+class MenuNetwork(nn.Module):
+    """Menus for every bidder: ``forward(bids) -> (alpha [B, n, K+1, m], beta [B, n, K+1])``.
+
+    Element 0 is the null element (alpha = 0, beta = 0). Bidder i's menu is computed from the
+    bids of the others only.
+    """
+
+    def __init__(self, bidders: int, items: int, menu_size: int, unit_demand: bool,
+                 low: torch.Tensor, high: torch.Tensor, hidden: tuple[int, ...] = (128, 128),
+                 activation: str = "relu", alloc_sharpness: float = 1.0, alloc_init: float = 0.0) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+        self.n, self.m, self.K = bidders, items, menu_size
+        self.unit_demand = unit_demand
+        self.A = items + 1 if unit_demand else items  # logits per element
+        self.alloc_sharpness = float(alloc_sharpness)
+        self.register_buffer("low", low.clone().to(torch.get_default_dtype()))
+        self.register_buffer("high", high.clone().to(torch.get_default_dtype()))
+        self.price_scale = float(high.max())
+        out = menu_size * (self.A + 1)
+        if bidders == 1:
+            # RochetNet: a constant menu
+            self.alloc_logits = nn.Parameter(torch.randn(1, menu_size, self.A))
+            self.price_logits = nn.Parameter(torch.rand(1, menu_size) * 2 - 1)
+            self.nets = nn.ModuleList()
+        else:
+            d_in = (bidders - 1) * items
+            self.nets = nn.ModuleList(
+                mlp([d_in, *hidden, out], activation=ACTIVATIONS[activation]) for _ in range(bidders))
+            if alloc_init > 0:  # start from deterministic bundles: logits at random corners +-alloc_init
+                with torch.no_grad():
+                    for seq in self.nets:
+                        signs = torch.randint(0, 2, (menu_size * self.A,)).to(seq[-1].bias) * 2 - 1
+                        seq[-1].bias[: menu_size * self.A] = alloc_init * signs
+
+    # -- pieces ---------------------------------------------------------------------------
+    def others(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """x [B, n, m] -> the other bidders' rows, flattened [B, (n-1) m]."""
+        idx = [j for j in range(self.n) if j != i]
+        return x[:, idx, :].reshape(x.shape[0], -1)
+
+    def normalise(self, bids: torch.Tensor) -> torch.Tensor:
+        return (bids - self.low) / (self.high - self.low)
+
+    def heads(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw outputs [..., K (A + 1)] -> alpha [..., K, m], beta [..., K]."""
+        logits = raw[..., : self.K * self.A].reshape(*raw.shape[:-1], self.K, self.A)
+        return self.alloc(logits), self.price(raw[..., self.K * self.A:])
+
+    def alloc(self, logits: torch.Tensor) -> torch.Tensor:
+        z = self.alloc_sharpness * logits
+        if self.unit_demand:
+            return torch.softmax(z, dim=-1)[..., : self.m]
+        # sigmoid with its last SNAP of either end snapped to exactly 0 / 1 (monotone, so interval
+        # bounds still apply): saturated elements are exact bundles and never over-allocate by
+        # rounding (e.g. 1 - 1e-13 for one bidder plus 2e-12 for another)
+        return ((torch.sigmoid(z) - SNAP) / (1 - 2 * SNAP)).clamp(0, 1)
+
+    def price(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.price_scale * nn.functional.softplus(logits)
+
+    @staticmethod
+    def with_null(alpha: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prepend the null element (index 0) along the element axis."""
+        a0 = torch.zeros_like(alpha[..., :1, :])
+        b0 = torch.zeros_like(beta[..., :1])
+        return torch.cat([a0, alpha], dim=-2), torch.cat([b0, beta], dim=-1)
+
+    # -- forward --------------------------------------------------------------------------
+    def constant_menu(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """n = 1 only: the menu with its null element, alpha [K+1, m], beta [K+1]."""
+        return self.with_null(self.alloc(self.alloc_logits[0]), self.price(self.price_logits[0]))
+
+    def forward(self, bids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B = bids.shape[0]
+        if self.n == 1:
+            a, b = self.constant_menu()
+            return a.expand(B, 1, -1, -1), b.expand(B, 1, -1)
+        x = self.normalise(bids)
+        alphas, betas = [], []
+        for i, net in enumerate(self.nets):
+            alpha, beta = self.heads(net(self.others(x, i)))
+            alphas.append(alpha)
+            betas.append(beta)
+        a, b = self.with_null(torch.stack(alphas, 1), torch.stack(betas, 1))
+        return a, b
+
+    # -- interval bounds over a box of the others' bids -------------------------------------
+    def interval_menu(self, i: int, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Sound bounds of bidder i's menu over boxes of profiles lo/hi [C, n, m] (only the
+        others' rows matter): alpha_lo, alpha_hi [C, K+1, m], beta_lo, beta_hi [C, K+1]."""
+        C = lo.shape[0]
+        if self.n == 1:
+            a, b = self.forward(lo[:1])
+            a, b = a[0, 0].expand(C, -1, -1), b[0, 0].expand(C, -1)
+            return a, a, b, b
+        xl, xh = self.others(self.normalise(lo), i), self.others(self.normalise(hi), i)
+        zl, zh = interval_forward(self.nets[i], xl, xh)
+        KA = self.K * self.A
+        ll = zl[:, :KA].reshape(C, self.K, self.A)
+        lh = zh[:, :KA].reshape(C, self.K, self.A)
+        if self.unit_demand:
+            a_lo, a_hi = softmax_bounds(self.alloc_sharpness * ll, self.alloc_sharpness * lh)
+            a_lo, a_hi = a_lo[..., : self.m], a_hi[..., : self.m]
+        else:
+            a_lo, a_hi = self.alloc(ll), self.alloc(lh)
+        b_lo, b_hi = self.price(zl[:, KA:]), self.price(zh[:, KA:])
+        a_lo, b_lo = self.with_null(a_lo, b_lo)
+        a_hi, b_hi = self.with_null(a_hi, b_hi)
+        return a_lo, a_hi, b_lo, b_hi
+
+
+def interval_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Interval bound propagation of the box [lo, hi] through a Sequential of Linear layers and
+    monotone activations; returns elementwise bounds of the output."""
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            c, r = (lo + hi) / 2, (hi - lo) / 2
+            c = c @ layer.weight.T + layer.bias
+            r = r @ layer.weight.abs().T
+            lo, hi = c - r, c + r
+        elif isinstance(layer, nn.ReLU | nn.Tanh | nn.Sigmoid):
+            lo, hi = layer(lo), layer(hi)
+        else:
+            raise ValueError(f"interval bounds: unsupported layer {type(layer).__name__}")
+    return lo, hi
+
+
+def softmax_bounds(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds of softmax(z) over z in [lo, hi] (last axis): each output is increasing in its own
+    logit and decreasing in the others, so the extremes sit at opposite corners."""
+    # upper: own logit high, others low; lower: own low, others high (computed stably)
+    el, eh = torch.exp(lo - hi.amax(-1, keepdim=True)), torch.exp(hi - hi.amax(-1, keepdim=True))
+    sum_l, sum_h = el.sum(-1, keepdim=True), eh.sum(-1, keepdim=True)
+    upper = eh / (eh + sum_l - el)
+    lower = el / (el + sum_h - eh)
+    return lower.clamp(0, 1), upper.clamp(0, 1)
+
+
+# ---- the mechanism ---------------------------------------------------------------------------
+
+
+class PriceGrid:
+    """A rectilinear grid on each bidder's value box: ``edges[d]`` are the inner break points of
+    value dimension d (the same for every bidder and item in our named settings, stored per
+    (bidder, item)). Bidder i's price change delta_i is constant on the cells of the grid of
+    V_{-i}; ``cell(bids, i)`` gives the flat cell index of b_{-i}."""
+
+    def __init__(self, edges: torch.Tensor) -> None:
+        self.edges = edges  # [n, m, g-1] inner break points
+        n, m, g1 = edges.shape
+        self.n, self.m, self.g = n, m, g1 + 1
+        self.cells = self.g ** ((n - 1) * m)
+
+    @staticmethod
+    def build(setting: AuctionSetting, per_dim: int) -> PriceGrid:
+        if isinstance(setting.values, DiscreteValues):
+            s = torch.tensor(setting.values.support, dtype=torch.float64)
+            inner = (s[1:] + s[:-1]) / 2
+            return PriceGrid(inner.expand(setting.bidders, setting.items, -1).clone())
+        lo, hi = setting.low(), setting.high()
+        t = torch.linspace(0, 1, per_dim + 1, dtype=torch.float64)[1:-1]
+        return PriceGrid(lo[..., None] + t * (hi - lo)[..., None])
+
+    def index(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-dimension cell index [B, n, m] of values x [B, n, m]."""
+        e = self.edges.to(x.dtype)
+        return (x.unsqueeze(-1) >= e).sum(-1)  # [B, n, m] in 0..g-1; right-closed cells
+
+    def cell(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        idx = self.index(x)
+        rows = [j for j in range(self.n) if j != i]
+        flat = idx[:, rows, :].reshape(x.shape[0], -1)
+        w = self.g ** torch.arange(flat.shape[1] - 1, -1, -1)
+        return (flat * w).sum(-1)
+
+
+class GemNetMechanism:
+    """The trained menu mechanism: ``__call__(bids) -> Outcome``, ``menus(bids)``.
+
+    ``strategyproof`` is True by construction (self-bid independent menus, utility-maximising
+    choice, null element). ``certified`` is True when the price transform's certificate proves
+    that no item is over-allocated anywhere in the value space, False when it failed, None when
+    no transform was run.
+    """
+
+    strategyproof = True
+
+    def __init__(self, setting: AuctionSetting, net: MenuNetwork, config: dict[str, Any],
+                 grid: PriceGrid | None = None, delta: torch.Tensor | None = None) -> None:
+        self.setting = setting
+        self.net = net.double().eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.config = config
+        self.grid = grid
+        self.delta = delta  # [n, cells, K+1] price changes, or None
+        self.certified: bool | None = None
+        self.certificate: dict[str, Any] | None = None
+        self.report: dict[str, Any] = {}
+        self.name = config.get("kind", "gemnet")
+
+    def snap(self, bids: torch.Tensor) -> torch.Tensor:
+        s = self.setting
+        if isinstance(s.values, DiscreteValues):
+            support = torch.tensor(s.values.support, dtype=bids.dtype)
+            return support[(bids.unsqueeze(-1) - support).abs().argmin(-1)]
+        return bids
+
+    def price_change(self, bids: torch.Tensor) -> torch.Tensor | None:
+        if self.delta is None or self.grid is None:
+            return None
+        return torch.stack([self.delta[i][self.grid.cell(bids, i)] for i in range(self.setting.bidders)], 1)
+
+    def menus(self, bids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """alpha [B, n, K+1, m] and prices [B, n, K+1] (transformed prices if transformed)."""
+        b = self.snap(check_bids(bids, self.setting.bidders, self.setting.items).to(torch.float64))
+        with torch.no_grad():
+            alpha, beta = self.net(b)
+            d = self.price_change(b)
+        return alpha, beta if d is None else beta + d
+
+    def choose(self, bids: torch.Tensor, alpha: torch.Tensor, price: torch.Tensor) -> torch.Tensor:
+        """Index [B, n] of the utility-maximising element (ties -> lowest index)."""
+        u = (bids.unsqueeze(2) * alpha).sum(-1) - price
+        return u.argmax(-1)
+
+    def __call__(self, bids: torch.Tensor) -> Outcome:
+        b = self.snap(check_bids(bids, self.setting.bidders, self.setting.items).to(torch.float64))
+        alpha, price = self.menus(b)
+        k = self.choose(b, alpha, price)
+        x = alpha.gather(2, k[:, :, None, None].expand(-1, -1, 1, alpha.shape[-1])).squeeze(2)
+        p = price.gather(2, k[:, :, None]).squeeze(2)
+        return Outcome(x.to(bids.dtype), p.to(bids.dtype))
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def save(self, directory: str | Path) -> Path:
+        """weights.safetensors (network + price changes) + config.json + certificate.json."""
+        tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        if self.delta is not None and self.grid is not None:
+            tensors["price.delta"] = self.delta
+            tensors["price.edges"] = self.grid.edges
+        config = dict(self.config)
+        config.setdefault("kind", "gemnet")
+        config["report"] = self.report
+        config["certified"] = self.certified
+        cert = self.certificate if self.certificate is not None else {
+            "certified": None, "reason": "no price transform was run"}
+        return save_checkpoint(directory, tensors, config, {CERTIFICATE: cert})

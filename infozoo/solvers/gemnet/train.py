@@ -1,0 +1,225 @@
+"""GemNet training (registered solver ``gemnet``; ``rochetnet`` is the same code with n = 1).
+
+Loss (per batch of fresh value profiles v ~ F, all bidders' menus from ``model.MenuNetwork``):
+
+    u_i^k(v)  = <v_i, alpha_i^k(v_{-i})> - beta_i^k(v_{-i})                  (utility of element k)
+    w_i^k(v)  = softmax_k(lambda_t * u_i^k(v) / (high - low))                (relaxed choice)
+    rev(v)    = sum_i sum_k w_i^k beta_i^k                                    (relaxed revenue)
+    x_ij(v)   = sum_k w_i^k alpha_ij^k                                        (relaxed allocation)
+    g(v)      = E_{k_i ~ w_i} sum_j max(0, sum_i alpha_ij^{k_i} - 1)   (incompatibility; exact for
+                n = 2, by the expected allocation x for n > 2: see ``incompatibility``)
+    L         = -E[rev] + lambda_g E[g] + rho/2 E[g]^2                        (augmented Lagrangian)
+
+lambda_t (the choice temperature) grows geometrically from ``temp_start`` to ``temp_end``
+(RochetNet uses a fixed 1000 for U[0,1] values); the multiplier lambda_g and penalty rho follow
+``infozoo.core.lagrangian.AugmentedLagrangian``. At test time the choice is the hard argmax.
+With n = 1 there is nothing to over-allocate (g = 0) and this is RochetNet: a menu of K lotteries
+trained by Adam, as in Duetting et al. After training, ``transform.transform`` changes prices
+(only prices) so that menus are compatible everywhere, and ``certify.certify`` proves it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infozoo.core.checkpoint import CheckpointError, load_checkpoint, read_json
+from infozoo.core.lagrangian import AugmentedLagrangian
+from infozoo.core.progress import progress
+from infozoo.core.seeding import seed_everything, torch_generator
+from infozoo.core.torch_utils import set_threads, soft_argmax
+from infozoo.envs.auction.settings import AuctionSetting, from_dict
+from infozoo.solvers.gemnet.model import CERTIFICATE, GemNetMechanism, MenuNetwork, PriceGrid
+
+KIND = "gemnet"
+
+
+@dataclass
+class Config:
+    """Hyper-parameters of GemNet / RochetNet training and of the price transform."""
+
+    menu_size: int = 100  # K, menu elements per bidder (plus the null element)
+    hidden: tuple[int, ...] = (128, 128)  # hidden layer widths of each bidder's menu MLP (n > 1)
+    activation: str = "relu"  # "relu" or "tanh" (both admit interval bounds)
+    alloc_sharpness: float = 1.0  # logits are multiplied by this before sigmoid / softmax
+    alloc_init: float = 0.0  # > 0: allocation-logit biases start at random +-alloc_init (n > 1)
+    steps: int = 4000  # Adam steps, a fresh batch of profiles each step
+    batch: int = 1024  # profiles per step
+    lr: float = 1e-3  # Adam learning rate at the start (RochetNet: 1e-3)
+    lr_end: float = 1e-3  # learning rate at the last step (geometric decay from lr)
+    temp_start: float = 100.0  # choice temperature lambda_t at step 0 (per unit value range)
+    temp_end: float = 1000.0  # choice temperature at the last step (RochetNet: 1000)
+    rho: float = 100.0  # augmented-Lagrangian penalty on incompatibility
+    rho_growth: float = 1.0  # rho multiplier every rho_every steps
+    rho_every: int = 1000  # steps between rho increases
+    lam_every: int = 50  # steps between multiplier updates
+    transform: bool = True  # run the price transform + certificate after training
+    grid: int = 8  # price-change grid: cells per value dimension (continuous settings)
+    max_depth: int = 8  # adaptive grid: most splits of one certificate cell
+    max_cells: int = 400_000  # adaptive grid: most certificate cells in total
+    max_change: float = 0.05  # largest price change |delta| per MILP round, times the largest value
+    milp_rounds: int = 3  # transform rounds (MILP then re-certification)
+    milp_time_limit: float = 300.0  # seconds per MILP; hitting it leaves the mechanism uncertified
+    milp_max_binaries: int = 60_000  # refuse (uncertified) a MILP with more binaries than this
+    solver: str = "highs"  # "highs" (default) or "cbc"
+    discrete_reprice: bool = True  # discrete settings: re-optimise all prices for revenue by MILP
+    merge_tol: float = 1e-3  # discrete MILP: elements whose allocations agree to this are merged
+    margin: float = 1e-6  # discrete MILP: strict preference margin, times the largest value
+    verify_profiles: int = 100_000  # over-allocation check on random profiles inside fit
+    threads: int = 1  # torch threads
+    seed: int = 0  # seed of initialisation and sampling
+    profile: str = "quick"  # the profile the defaults were chosen for
+    kind: str = KIND  # registered solver name written to the checkpoint
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the config
+
+
+def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 0) -> Config:
+    """Defaults that work per setting size (quick: minutes on a 2-core CPU; full: a GPU)."""
+    if profile not in ("quick", "full"):
+        raise ValueError(f"unknown profile {profile!r}; valid: quick, full")
+    n, m = setting.bidders, setting.items
+    full = profile == "full"
+    if n == 1:
+        return Config(menu_size=1000 if full else 200, steps=40_000 if full else 20_000, batch=1024,
+                      lr=3e-3, lr_end=3e-5, temp_start=1000.0, temp_end=1000.0, seed=seed,
+                      profile=profile, kind="rochetnet")
+    if setting.discrete:
+        return Config(menu_size=30, hidden=(64, 64), steps=2000, batch=512, alloc_sharpness=10.0, alloc_init=3.0,
+                      temp_start=20.0, temp_end=200.0, rho=10.0, seed=seed, profile=profile)
+    grid = {4: 8, 6: 4}.get(n * m, 2)
+    # tanh and narrow nets keep the menus' Lipschitz constants, hence the interval bounds and the
+    # MILP, small enough to certify on a CPU (ReLU 128x128 menus left 80k failing cells on 2x2)
+    return Config(menu_size=128 if full else 32, hidden=(128, 128) if full else (64, 64), activation="tanh",
+                  steps=8000 * (5 if full else 1), batch=2048 if full else 1024, grid=grid, rho=300.0,
+                  lr=2e-3, lr_end=1e-4, temp_end=2000.0, seed=seed, profile=profile)
+
+
+# ---- training -------------------------------------------------------------------------------
+
+
+def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict[str, Any]]:
+    """Train the menu networks by the loss in the module docstring; returns the net and a log."""
+    seed_everything(cfg.seed)
+    set_threads(cfg.threads)
+    g = torch_generator(cfg.seed)
+    dtype = torch.float32
+    net = MenuNetwork(setting.bidders, setting.items, cfg.menu_size, setting.unit_demand,
+                      setting.low(dtype), setting.high(dtype), tuple(cfg.hidden), cfg.activation,
+                      cfg.alloc_sharpness, cfg.alloc_init).to(dtype)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    decay = (cfg.lr_end / cfg.lr) ** (1 / max(cfg.steps - 1, 1))
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, decay)
+    al = AugmentedLagrangian(1, rho=cfg.rho, rho_growth=cfg.rho_growth, rho_every=cfg.rho_every,
+                             update_every=cfg.lam_every)
+    vrange = float((setting.high() - setting.low()).max())
+    log: dict[str, Any] = {"revenue": [], "incompatibility": []}
+    bar = progress(range(cfg.steps), desc=f"{cfg.kind} {setting.name}")
+    for step in bar:
+        v = setting.sample(cfg.batch, g, dtype=dtype)
+        temp = cfg.temp_start * (cfg.temp_end / cfg.temp_start) ** (step / max(cfg.steps - 1, 1))
+        if setting.bidders == 1:  # RochetNet: one constant menu, a matrix product is enough
+            alpha, beta = net.constant_menu()  # [K+1, m], [K+1]
+            w = soft_argmax((v[:, 0] @ alpha.T - beta) / vrange, temp)  # [B, K+1]
+            rev = (w @ beta).mean()
+            incompat = torch.zeros(1)
+        else:
+            alpha, beta = net(v)  # [B, n, K+1, m], [B, n, K+1]
+            u = (v.unsqueeze(2) * alpha).sum(-1) - beta
+            w = soft_argmax(u / vrange, temp)
+            rev = (w * beta).sum((1, 2)).mean()
+            incompat = incompatibility(w, alpha).mean().reshape(1)
+        loss = -rev + (al.penalty(incompat) if setting.bidders > 1 else 0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        al.step(incompat.detach())
+        if step % 100 == 0 or step == cfg.steps - 1:
+            log["revenue"].append(float(rev.detach()))
+            log["incompatibility"].append(float(incompat.detach()))
+            bar.set_postfix(rev=f"{float(rev.detach()):.4f}", g=f"{float(incompat.detach()):.2e}")
+    return net, log
+
+
+def incompatibility(w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Expected over-allocation per profile [B] when the bidders draw their elements
+    independently from the relaxed choices w [B, n, K+1] (alpha [B, n, K+1, m]):
+    n = 2 exactly, sum_j sum_{k,l} w_1^k w_2^l max(0, alpha_1j^k + alpha_2j^l - 1);
+    n > 2 by the expected allocation, sum_j max(0, sum_i x_ij - 1) with x_i = sum_k w_i^k alpha_i^k
+    (a lower bound: it misses over-allocation that happens only on some joint draws)."""
+    if w.shape[1] == 2:
+        pair = (alpha[:, 0, :, None, :] + alpha[:, 1, None, :, :] - 1).clamp(min=0)  # [B, K+1, K+1, m]
+        return torch.einsum("bk,bl,bklm->b", w[:, 0], w[:, 1], pair)
+    x = (w.unsqueeze(-1) * alpha).sum(2)
+    return (x.sum(1) - 1).clamp(min=0).sum(-1)
+
+
+def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanism:
+    """Train GemNet (RochetNet for one bidder), then transform prices and certify."""
+    from infozoo.solvers.gemnet.certify import verify_random
+    from infozoo.solvers.gemnet.transform import transform
+
+    cfg = config or default_config(setting)
+    check_config(cfg)
+    t0 = time.perf_counter()
+    net, log = train_menus(setting, cfg)
+    train_time = time.perf_counter() - t0
+    mech = GemNetMechanism(setting, net, config_dict(cfg, setting))
+    mech.report = {"train_time": train_time, "train_revenue_last": log["revenue"][-1],
+                   "train_incompatibility_last": log["incompatibility"][-1]}
+    if cfg.transform:
+        transform(mech, cfg)
+    mech.report["over_allocation_random"] = verify_random(mech, cfg.verify_profiles, seed=cfg.seed + 7)
+    return mech
+
+
+def check_config(cfg: Config) -> None:
+    if cfg.menu_size < 1 or cfg.steps < 1 or cfg.batch < 1:
+        raise ValueError("menu_size, steps and batch must be positive integers")
+    if cfg.solver not in ("highs", "cbc"):
+        raise ValueError(f"unknown solver {cfg.solver!r}; valid: highs, cbc")
+    if cfg.grid < 1:
+        raise ValueError(f"grid must be >= 1 cell per dimension, got {cfg.grid}")
+
+
+def config_dict(cfg: Config, setting: AuctionSetting) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["hidden"] = list(cfg.hidden)
+    d["setting"] = setting.to_dict()
+    return d
+
+
+# ---- checkpoints ----------------------------------------------------------------------------
+
+
+def load(directory: str | Path) -> GemNetMechanism:
+    """Load a GemNet/RochetNet checkpoint; clear errors when it is missing or corrupted."""
+    directory = Path(directory)
+    tensors, config = load_checkpoint(directory)
+    if config.get("kind") not in ("gemnet", "rochetnet"):
+        raise CheckpointError(f"{str(directory)!r} holds a {config.get('kind')!r} checkpoint, "
+                              "not a gemnet/rochetnet one")
+    try:
+        setting = from_dict(config["setting"])
+        fields = {f.name for f in dataclasses.fields(Config)}
+        cfg = Config(**{k: v for k, v in config.items() if k in fields})
+        net = MenuNetwork(setting.bidders, setting.items, cfg.menu_size, setting.unit_demand,
+                          setting.low(), setting.high(), tuple(cfg.hidden), cfg.activation,
+                          cfg.alloc_sharpness).double()
+        state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
+        net.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {str(directory)!r} is inconsistent: {err}") from None
+    grid = PriceGrid(tensors["price.edges"]) if "price.edges" in tensors else None
+    mech = GemNetMechanism(setting, net, config, grid, tensors.get("price.delta"))
+    mech.report = config.get("report", {})
+    mech.certified = config.get("certified")
+    cert_path = directory / CERTIFICATE
+    mech.certificate = read_json(cert_path, "certificate") if cert_path.exists() else None
+    return mech
+

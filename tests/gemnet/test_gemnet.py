@@ -1,0 +1,231 @@
+"""GemNet / RochetNet: SP by construction, IR, the price transform and its certificate, checkpoints.
+
+Budgets are tiny: most tests build menu networks by hand (constant menus: the last layer's
+weights set to zero) so that the right answer is known exactly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from infozoo.core.checkpoint import CheckpointError
+from infozoo.core.lp import SolveResult
+from infozoo.envs.auction.metrics import evaluate, menu_regret
+from infozoo.envs.auction.settings import NAMED_SETTINGS
+from infozoo.solvers.gemnet import certify, rochetnet, train, transform
+from infozoo.solvers.gemnet.model import GemNetMechanism, MenuNetwork
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFOZOO_PROGRESS", "0")
+
+
+def tiny_config(setting, **kw) -> train.Config:
+    cfg = train.default_config(setting)
+    cfg.menu_size, cfg.hidden, cfg.steps, cfg.batch = 6, (16, 16), 30, 128
+    cfg.grid, cfg.max_depth, cfg.max_cells, cfg.verify_profiles = 2, 2, 2000, 1000
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def constant_menu(setting, allocs: list[list[float]], prices: list[float], grid: int = 2,
+                  max_change: float = 0.3) -> tuple[GemNetMechanism, train.Config]:
+    """A mechanism whose menus do not depend on the others' bids: element k allocates
+    allocs[k] (exactly, via saturated logits) at price prices[k] for every bidder."""
+    K = len(allocs)
+    cfg = tiny_config(setting, menu_size=K, grid=grid, max_change=max_change, max_depth=0, hidden=(4,))
+    net = MenuNetwork(setting.bidders, setting.items, K, setting.unit_demand, setting.low(),
+                      setting.high(), (4,)).double()
+    with torch.no_grad():
+        for seq in net.nets:
+            last = seq[-1]
+            last.weight.zero_()
+            logits = [60.0 if a >= 1 else (-60.0 if a <= 0 else float(torch.logit(torch.tensor(a))))
+                      for row in allocs for a in row]
+            raw_price = [float(torch.log(torch.expm1(torch.tensor(p / net.price_scale)))) for p in prices]
+            last.bias.copy_(torch.tensor(logits + raw_price, dtype=torch.float64))
+    return GemNetMechanism(setting, net, train.config_dict(cfg, setting)), cfg
+
+
+def test_menu_of_bidder_i_ignores_own_bid():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech = train.fit(s, tiny_config(s, transform=False))
+    mech.delta = None
+    g = torch.Generator().manual_seed(0)
+    bids = s.sample(256, g)
+    a0, p0 = mech.menus(bids)
+    for i in range(s.bidders):
+        other = bids.clone()
+        other[:, i] = s.sample(256, g)[:, i]
+        a1, p1 = mech.menus(other)
+        assert torch.equal(a0[:, i], a1[:, i]) and torch.equal(p0[:, i], p1[:, i])
+        j = 1 - i
+        assert not torch.equal(a0[:, j], a1[:, j])  # the other bidder's menu does move
+
+
+def test_individual_rationality_and_zero_menu_regret():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech = train.fit(s, tiny_config(s, transform=False))
+    v = s.sample(2000, torch.Generator().manual_seed(1))
+    out = mech(v)
+    u = (v * out.allocation).sum(-1) - out.payment
+    assert float(u.min()) >= -1e-12
+    assert float(menu_regret(mech, v).max()) <= 1e-12
+
+
+def test_transform_leaves_compatible_menu_unchanged():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    # every element allocates half of each item: never over-allocates
+    mech, cfg = constant_menu(s, [[0.5, 0.5], [0.5, 0.0]], [0.6, 0.2])
+    v = s.sample(1000, torch.Generator().manual_seed(2))
+    before = mech(v)
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is True and cert["n_milps"] == 0
+    assert mech.delta is None
+    after = mech(v)
+    assert torch.equal(before.payment, after.payment) and torch.equal(before.allocation, after.allocation)
+
+
+def incompatible(s):
+    # both bidders are offered item 1 alone and the bundle, cheaply: clearly over-allocates
+    return constant_menu(s, [[1.0, 0.0], [1.0, 1.0]], [1.85, 1.9], grid=2, max_change=0.3)
+
+
+def test_transform_certifies_after_milp():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = incompatible(s)
+    assert certify.verify_random(mech, 20_000) > 0.5
+    cert = transform.transform(mech, cfg)
+    assert cert["n_milps"] >= 1 and cert["milps"][0]["status"] == "Optimal"
+    assert cert["certified"] is True, cert
+    assert certify.verify_random(mech, 100_000, seed=3) == 0.0
+    assert certify.adversarial_search(mech, restarts=200, rounds=10)["max_over_allocation"] == 0.0
+    v = s.sample(2000, torch.Generator().manual_seed(4))
+    assert float(menu_regret(mech, v).max()) <= 1e-12  # SP kept: only prices changed
+
+
+def test_certificate_refused_when_milp_fails(monkeypatch: pytest.MonkeyPatch):
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = incompatible(s)
+    monkeypatch.setattr(transform, "solve",
+                        lambda *a, **k: SolveResult("highs", "Not Solved", None, 0.0))
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is False and mech.certified is False
+    assert "MILP" in cert["reason"]
+
+
+def test_certificate_refused_at_zero_time_limit():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = incompatible(s)
+    cfg.milp_time_limit = 1e-9
+    cert = transform.transform(mech, cfg)
+    if cert["milps"] and cert["milps"][0]["status"] == "Optimal":
+        pytest.skip("the solver finished within its zero time limit (presolve solved it)")
+    assert cert["certified"] is False
+
+
+def test_discrete_reprice_reaches_yao_optimum():
+    """Menus {item 1, item 2, bundle} with free prices per others' type: the re-pricing MILP
+    must land on the optimal DSIC revenue 10.75 (LP optimum, REFERENCE.md) within 0.1%."""
+    s = NAMED_SETTINGS["additive-2x2-yao"]()
+    mech, cfg = constant_menu(s, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5], [1.0, 0.5], [0.5, 1.0]],
+                              [5.0, 5.0, 9.0, 4.0, 6.0, 6.0])
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is True
+    r = evaluate(s, mech)
+    assert r["exact"] and abs(r["revenue"] - 10.75) <= 0.001 * 10.75, r["revenue"]
+    assert r["over_allocation_max"] == 0.0 and r["regret_max"] <= 1e-9
+
+
+def test_save_load_round_trip_is_bit_exact(tmp_path):
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = incompatible(s)
+    transform.transform(mech, cfg)
+    mech.save(tmp_path / "ck")
+    back = train.load(tmp_path / "ck")
+    v = s.sample(5000, torch.Generator().manual_seed(5))
+    a, b = mech(v), back(v)
+    assert torch.equal(a.allocation, b.allocation) and torch.equal(a.payment, b.payment)
+    assert back.certified == mech.certified
+    cert = json.loads((tmp_path / "ck" / "certificate.json").read_text())
+    assert cert["certified"] == mech.certified
+
+
+def test_corrupted_checkpoint_gives_clear_error(tmp_path):
+    s = NAMED_SETTINGS["additive-1x2-uniform"]()
+    mech = rochetnet.fit(s, tiny_config(s, steps=5))
+    mech.save(tmp_path / "ck")
+    w = tmp_path / "ck" / "weights.safetensors"
+    w.write_bytes(w.read_bytes()[:40])
+    with pytest.raises(CheckpointError, match="corrupted"):
+        train.load(tmp_path / "ck")
+    (tmp_path / "ck" / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="config"):
+        train.load(tmp_path / "ck")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train.load(tmp_path / "missing")
+
+
+def test_rochetnet_is_single_bidder_and_certified():
+    s2 = NAMED_SETTINGS["additive-2x2-uniform"]()
+    with pytest.raises(ValueError, match="gemnet"):
+        rochetnet.default_config(s2)
+    s = NAMED_SETTINGS["additive-1x2-uniform"]()
+    mech = rochetnet.fit(s, tiny_config(s, steps=200, menu_size=20))
+    assert mech.certified is True and mech.strategyproof
+    r = evaluate(s, mech, n=20_000)
+    assert r["revenue"] > 0.3 and r["over_allocation_max"] == 0.0 and r["regret_max"] <= 1e-12
+
+
+def test_registry_names_the_solvers():
+    from infozoo.registry import load
+
+    for name in ("gemnet", "rochetnet"):
+        mod = load("solver", name)
+        assert hasattr(mod, "Config") and hasattr(mod, "fit") and hasattr(mod, "load")
+
+
+def test_cli_certify_rechecks_checkpoint(tmp_path, capsys):
+    from infozoo.cli import main
+
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = incompatible(s)
+    transform.transform(mech, cfg)
+    mech.save(tmp_path / "ck")
+    assert main(["certify", str(tmp_path / "ck"), "--profiles", "20000", "--restarts", "50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["certified"] is True and out["recomputed_condition_holds"] is True
+    assert out["over_allocation_random"] == 0.0
+    assert main(["certify", str(tmp_path / "nothing")]) == 2
+
+
+def test_menu_plot_before_and_after(tmp_path):
+    from infozoo.solvers.gemnet.plots import menu_plot
+
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = incompatible(s)
+    transform.transform(mech, cfg)
+    path = menu_plot(mech, tmp_path / "menu.png", resolution=21)
+    assert path.is_file() and path.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", ["additive-2x2-uniform", "unit-2x2-uniform", "additive-3x3-uniform"])
+def test_interval_bounds_contain_the_menu(name):
+    s = NAMED_SETTINGS[name]()
+    torch.manual_seed(0)
+    net = MenuNetwork(s.bidders, s.items, 5, s.unit_demand, s.low(), s.high(), (16, 16)).double()
+    g = torch.Generator().manual_seed(1)
+    centre = s.sample(8, g)
+    lo, hi = (centre - 0.05).clamp(0, 1), (centre + 0.05).clamp(0, 1)
+    for i in range(s.bidders):
+        a_lo, a_hi, b_lo, b_hi = net.interval_menu(i, lo, hi)
+        for _ in range(20):
+            v = lo + torch.rand(lo.shape, generator=g, dtype=torch.float64) * (hi - lo)
+            a, b = net(v)
+            assert bool((a[:, i] >= a_lo - 1e-12).all() and (a[:, i] <= a_hi + 1e-12).all())
+            assert bool((b[:, i] >= b_lo - 1e-12).all() and (b[:, i] <= b_hi + 1e-12).all())
