@@ -134,8 +134,19 @@ def _check_kwargs(what: str, func: Any, kwargs: dict[str, Any]) -> None:
 # ---- settings, mechanisms and solvers ------------------------------------------------------
 
 
-def load_setting(spec: Any) -> Any:
-    """A setting from a registered name, a path to a JSON file, a dict, or a setting object."""
+def load_setting(spec: Any, domain: str | None = None) -> Any:
+    """A setting from a registered name, a path to a JSON file, a dict, or a setting object.
+
+    With ``domain`` (``"auction"``, ``"data-market"``) a setting of another domain is refused."""
+    setting = _load_setting(spec)
+    if domain is not None and setting.domain != domain:
+        raise ValueError(f"expected a {domain} setting, got the {setting.domain} setting "
+                         f"{getattr(setting, 'name', '') or spec!r}; valid {domain} settings: "
+                         f"{', '.join(setting_names(domain))}")
+    return setting
+
+
+def _load_setting(spec: Any) -> Any:
     if hasattr(spec, "domain"):
         return spec
     if isinstance(spec, dict):

@@ -11,6 +11,7 @@ from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
 from infozoo.envs.auction.settings import AuctionSetting
+from infozoo.envs.common import check_render_mode, emit
 
 
 class AuctionEnv(ParallelEnv):
@@ -77,11 +78,8 @@ class AuctionEnv(ParallelEnv):
                  render_mode: str | None = None) -> None:
         from infozoo.registry import load_setting, make_mechanism
 
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'ansi', 'human'")
-        self.setting: AuctionSetting = load_setting(setting)
-        if getattr(self.setting, "domain", None) != "auction":
-            raise ValueError(f"auction-v0 needs an auction setting, got a {self.setting.domain} setting")
+        check_render_mode(render_mode, self.metadata)
+        self.setting: AuctionSetting = load_setting(setting, domain="auction")
         self.mechanism = make_mechanism(mechanism, self.setting)
         self.render_mode = render_mode
         n, m = self.setting.shape
@@ -171,10 +169,7 @@ class AuctionEnv(ParallelEnv):
         if self._last is not None:
             lines.append(f"  revenue {self._last['pay'].sum():.3f}")
         text = "\n".join(lines)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return emit(text, self.render_mode)
 
     def close(self) -> None:
         pass

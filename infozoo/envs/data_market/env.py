@@ -10,6 +10,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
+from infozoo.envs.common import check_render_mode, emit
 from infozoo.envs.data_market.metrics import gains
 from infozoo.envs.data_market.settings import DataMarketSetting
 
@@ -96,11 +97,8 @@ class DataMarketEnv(ParallelEnv):
                  render_mode: str | None = None) -> None:
         from infozoo.registry import load_setting, make_mechanism
 
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'ansi', 'human'")
-        self.setting: DataMarketSetting = load_setting(setting)
-        if getattr(self.setting, "domain", None) != "data-market":
-            raise ValueError(f"data-market-v0 needs a data-market setting, got a {self.setting.domain} setting")
+        check_render_mode(render_mode, self.metadata)
+        self.setting: DataMarketSetting = load_setting(setting, domain="data-market")
         self.mechanism = make_mechanism(mechanism, self.setting)
         self.render_mode = render_mode
         s = self.setting
@@ -264,10 +262,7 @@ class DataMarketEnv(ParallelEnv):
                 line += f" action {int(self._last['acts'][i])} reward {self._last['rewards'][i]:.3f}"
             lines.append(line)
         text = "\n".join(lines)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return emit(text, self.render_mode)
 
     def close(self) -> None:
         pass

@@ -226,9 +226,7 @@ def evaluate(setting: DataMarketSetting | str, mechanism: Any, n: int = 100_000,
     """
     from infozoo.registry import load_setting, make_mechanism
 
-    setting = load_setting(setting)
-    if getattr(setting, "domain", None) != "data-market":
-        raise ValueError(f"the data-market evaluator needs a data-market setting, got {setting.domain!r}")
+    setting = load_setting(setting, domain="data-market")
     mechanism = make_mechanism(mechanism, setting)
     built_for = getattr(mechanism, "setting", None)
     if built_for is not None and _content(built_for) != _content(setting):

@@ -27,6 +27,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from infozoo.envs.common import check_render_mode, emit
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -87,8 +89,7 @@ class DecPOMDPEnv(ParallelEnv):
                                 "is_parallelizable": True, "collectively_observable": False}
 
     def __init__(self, model: DecPOMDPModel, render_mode: str | None = None) -> None:
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'ansi', 'human'")
+        check_render_mode(render_mode, self.metadata)
         self.model = model
         self.render_mode = render_mode
         info = model.info
@@ -171,10 +172,7 @@ class DecPOMDPEnv(ParallelEnv):
             return None
         text = f"{self.metadata['name']} t={self._t}\n" + (
             self.model.render_text(self._internal) if self._internal is not None else "(not reset)")
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return emit(text, self.render_mode)
 
     def close(self) -> None:
         pass

@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from infozoo.core.seeding import torch_generator
+from infozoo.envs.common import check_render_mode, emit
 from infozoo.envs.sequential_price.rules import History, check_setting, choose, observation_size, prices_from_action
 
 
@@ -63,11 +64,8 @@ class SequentialPriceDesignerEnv(gym.Env):
     def __init__(self, setting: Any = "additive-2x2-uniform", render_mode: str | None = None) -> None:
         from infozoo.registry import load_setting
 
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'ansi', 'human'")
-        self.setting = check_setting(load_setting(setting))
-        if getattr(self.setting, "domain", None) != "auction":
-            raise ValueError(f"the designer env needs an auction setting, got a {self.setting.domain} setting")
+        check_render_mode(render_mode, self.metadata)
+        self.setting = check_setting(load_setting(setting, domain="auction"))
         self.render_mode = render_mode
         n, m = self.setting.shape
         self.n, self.m = n, m
@@ -123,7 +121,4 @@ class SequentialPriceDesignerEnv(gym.Env):
             lines.append(f"  bidder_{t}: prices {np.round(h.price_hist[0, t] * self.high[t], 3).tolist()} "
                          f"bought {h.alloc[0, t].astype(int).tolist()} paid {h.payments[0, t]:.3f}")
         text = "\n".join(lines)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return emit(text, self.render_mode)

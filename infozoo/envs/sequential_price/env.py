@@ -9,6 +9,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
+from infozoo.envs.common import check_render_mode, emit
 from infozoo.envs.sequential_price.rules import History, check_setting, observation_size, prices_from_action
 
 
@@ -77,11 +78,8 @@ class SequentialPriceEnv(ParallelEnv):
     def __init__(self, setting: Any = "additive-2x2-uniform", render_mode: str | None = None) -> None:
         from infozoo.registry import load_setting
 
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'ansi', 'human'")
-        self.setting = load_setting(setting)
-        if getattr(self.setting, "domain", None) != "auction":
-            raise ValueError(f"sequential-price-v0 needs an auction setting, got a {self.setting.domain} setting")
+        check_render_mode(render_mode, self.metadata)
+        self.setting = load_setting(setting, domain="auction")
         check_setting(self.setting)
         self.render_mode = render_mode
         n, m = self.setting.shape
@@ -209,10 +207,7 @@ class SequentialPriceEnv(ParallelEnv):
             lines.append(line)
         lines.append(f"  revenue {h.payments.sum():.3f}")
         text = "\n".join(lines)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return emit(text, self.render_mode)
 
     def close(self) -> None:
         pass

@@ -1,0 +1,23 @@
+"""Small pieces every infozoo environment shares: render-mode checks and text rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+RENDER_MODES = ["ansi", "human"]
+
+
+def check_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
+    """``render_mode`` if the environment supports it, else a ``ValueError`` naming the valid ones."""
+    if render_mode not in (None, *metadata["render_modes"]):
+        valid = ", ".join(repr(m) for m in metadata["render_modes"])
+        raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, {valid}")
+    return render_mode
+
+
+def emit(text: str, render_mode: str | None) -> str | None:
+    """Render ``text``: returned for ``"ansi"``, printed (returning None) for ``"human"``."""
+    if render_mode == "human":
+        print(text)
+        return None
+    return text
