@@ -140,7 +140,7 @@ def load_setting(spec: Any, domain: str | None = None) -> Any:
     With ``domain`` (``"auction"``, ``"data-market"``) a setting of another domain is refused."""
     setting = _load_setting(spec)
     if domain is not None and setting.domain != domain:
-        raise ValueError(f"expected a {domain} setting, got the {setting.domain} setting "
+        raise ValueError(f"expected a setting of the {domain} domain, got the {setting.domain} setting "
                          f"{getattr(setting, 'name', '') or spec!r}; valid {domain} settings: "
                          f"{', '.join(setting_names(domain))}")
     return setting

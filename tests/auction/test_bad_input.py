@@ -88,3 +88,8 @@ def test_cli_bad_input_exits_2_with_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown setting 'nope'" in err[0]
     assert main(["eval", "--setting", "additive-2x2-uniform", "--mechanism", "gemnet:/no/such/dir"]) == 2
+
+
+def test_setting_of_another_domain_is_refused():
+    with pytest.raises(ValueError, match="expected a setting of the auction domain.*additive-2x2-uniform"):
+        infozoo.make("auction-v0", setting="dm-1buyer-uniform")
