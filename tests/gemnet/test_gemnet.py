@@ -214,11 +214,12 @@ def test_menu_plot_before_and_after(tmp_path):
     assert path.is_file() and path.stat().st_size > 1000
 
 
-@pytest.mark.parametrize("name", ["additive-2x2-uniform", "unit-2x2-uniform", "additive-3x3-uniform"])
-def test_interval_bounds_contain_the_menu(name):
+@pytest.mark.parametrize("name,activation", [("additive-2x2-uniform", "relu"), ("unit-2x2-uniform", "tanh"),
+                                             ("additive-3x3-uniform", "tanh")])
+def test_interval_bounds_contain_the_menu(name, activation):
     s = NAMED_SETTINGS[name]()
     torch.manual_seed(0)
-    net = MenuNetwork(s.bidders, s.items, 5, s.unit_demand, s.low(), s.high(), (16, 16)).double()
+    net = MenuNetwork(s.bidders, s.items, 5, s.unit_demand, s.low(), s.high(), (16, 16), activation).double()
     g = torch.Generator().manual_seed(1)
     centre = s.sample(8, g)
     lo, hi = (centre - 0.05).clamp(0, 1), (centre + 0.05).clamp(0, 1)
@@ -229,3 +230,33 @@ def test_interval_bounds_contain_the_menu(name):
             a, b = net(v)
             assert bool((a[:, i] >= a_lo - 1e-12).all() and (a[:, i] <= a_hi + 1e-12).all())
             assert bool((b[:, i] >= b_lo - 1e-12).all() and (b[:, i] <= b_hi + 1e-12).all())
+
+
+def test_mean_value_bounds_are_sound_and_tighter_than_ibp():
+    from infozoo.solvers.gemnet.model import ibp_forward, mean_value_forward
+
+    torch.manual_seed(0)
+    net = MenuNetwork(2, 2, 8, False, torch.zeros(2, 2), torch.ones(2, 2), (32, 32), "tanh").double()
+    seq = net.nets[0].requires_grad_(False)
+    g = torch.Generator().manual_seed(3)
+    c = torch.rand(64, 2, generator=g, dtype=torch.float64)
+    lo, hi = c - 0.01, c + 0.01
+    ml, mh = mean_value_forward(seq, lo, hi)
+    il, ih = ibp_forward(seq, lo, hi)
+    for _ in range(50):
+        x = lo + torch.rand(lo.shape, generator=g, dtype=torch.float64) * (hi - lo)
+        y = seq(x)
+        assert bool((y >= ml - 1e-12).all() and (y <= mh + 1e-12).all())
+    assert float((mh - ml).mean()) < float((ih - il).mean())
+
+
+def test_margin_incompatibility_bounds_hard_over_allocation():
+    g = torch.Generator().manual_seed(0)
+    alpha = torch.rand(500, 2, 4, 2, generator=g)
+    alpha[:, :, 0] = 0
+    u = torch.randn(500, 2, 4, generator=g)
+    k = u.argmax(-1)
+    hard = alpha.gather(2, k[:, :, None, None].expand(-1, -1, 1, 2)).squeeze(2)
+    over = (hard.sum(1) - 1).clamp(min=0).sum(-1)
+    g_eps = train.margin_incompatibility(u, alpha, 0.1)
+    assert bool((g_eps >= over - 1e-7).all()) and float(g_eps.sum()) > float(over.sum())

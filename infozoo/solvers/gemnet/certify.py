@@ -6,10 +6,11 @@ boxes Q = Q_1 x ... x Q_n. For bidder i and element k bound, over Q,
     alpha-bar_ij^k(Q) >= alpha_ij^k(v_{-i})                      for all v_{-i} in Q_{-i},
     u-low_i^k(Q) <= <v_i, alpha_i^k(v_{-i})> - beta_i^k(v_{-i}) - delta_i^k <= u-high_i^k(Q),
 
-with alpha and beta bounded by interval bound propagation of the box Q_{-i} through bidder i's
-menu MLP (``MenuNetwork.interval_menu``) and the bilinear term bounded exactly from the corner
-products v * alpha. delta_i (the transform's price change) is constant on Q because cells refine
-the price grid. The candidate set
+with alpha and beta bounded over the box Q_{-i} through bidder i's menu MLP
+(``MenuNetwork.interval_menu``: the intersection of interval bound propagation and the
+mean-value form f(c) +- |J(Q_{-i})| r with an interval Jacobian, both sound) and the bilinear
+term bounded exactly from the corner products v * alpha. delta_i (the transform's price change)
+is constant on Q because cells refine the price grid. The candidate set
 
     S_i(Q) = {k : u-high_i^k(Q) >= max_k' u-low_i^k'(Q)}
 
@@ -286,7 +287,7 @@ def adversarial_search(mech: GemNetMechanism, restarts: int = 2000, rounds: int 
 def lipschitz_bound(mech: GemNetMechanism) -> list[float]:
     """A global Lipschitz constant of each bidder's menu network in b_{-i} (inf-norm in, per
     output): product of the layers' induced infinity norms, activation slopes 1, times the input
-    scaling 1/(high - low). Reported for information; the certificate uses interval bounds."""
+    scaling 1/(high - low). Reported for information; the certificate uses the cell bounds."""
     net = mech.net
     out = []
     rng = float((mech.setting.high() - mech.setting.low()).min())

@@ -33,7 +33,8 @@ certificate's own (smaller) loads. The MILP is only a price chooser: the certifi
 recomputed from scratch (cells refined again where needed).
 
 Margin argument (why grid cells certify the whole space). Every profile v lies in some cell Q
-of the partition (cells are boxes covering the value box). Interval bound propagation gives, for
+of the partition (cells are boxes covering the value box). The cell bounds of the menu MLP
+(interval bound propagation intersected with the mean-value form, ``model.interval_forward``) give, for
 every v_{-i} in the box Q_{-i}, alpha_ij^k(v_{-i}) <= alpha-bar_ij^k(Q) and
 beta^k(v_{-i}) in [beta-low, beta-high]; with v_i in Q_i and the exact corner bounds of the
 bilinear term, u_i^k(v) in [u-low_i^k(Q), u-high_i^k(Q)]. If k is not in S_i(Q) then for some
@@ -41,7 +42,11 @@ k', u_i^k(v) <= u-high^k < u-low^k' <= u_i^k'(v), so bidder i does not take k at
 chosen k_i lies in S_i(Q) and sum_i alpha_ij^{k_i}(v) <= sum_i max_{k in S_i(Q)}
 alpha-bar_ij^k(Q) <= 1. The "margin" between grid points is therefore built into the bounds:
 they hold on the whole cell, not just at its centre (a global Lipschitz constant L would give the
-same with u-low = u(centre) - L r; interval bounds are tighter and shrink with the cell).
+same with u-low = u(centre) - L r; the mean-value form is that argument with the Lipschitz
+constant of the cell itself, an interval Jacobian over Q_{-i}, so it shrinks with the cell).
+Training with ``choice_margin`` eps (``train.margin_incompatibility``) makes the elements within
+utility eps of each bidder's best compatible, so cells whose utility spread is below ~eps/2
+pass (*) by refinement alone, and the MILP is needed only where that fails.
 
 Discrete settings (cells = single type profiles, every bound exact)
 -------------------------------------------------------------------
@@ -166,11 +171,12 @@ def continuous_summary(mech: GemNetMechanism, res: CheckResult, cfg: Any, per_di
                  "depth_reached": int(res.cells.depth.max()) if len(res.cells) else 0},
         "cells": len(res.cells), "failing_cells": int(res.failing.sum()),
         "worst_slack": res.worst_slack, "splits": res.splits,
-        "bound_method": "interval bound propagation of each cell's box of v_{-i} through the menu MLP; "
+        "bound_method": "interval bound propagation intersected with the mean-value form (interval "
+                        "Jacobian) over each cell's box of v_{-i} through the menu MLP; "
                         "exact corner bounds of <v_i, alpha>",
         "lipschitz_constants": lipschitz_bound(mech) if s.bidders > 1 else [0.0],
         "lipschitz_note": "global Lipschitz constants of alpha/beta logits in b_{-i} (inf-norm, product of "
-                          "layer norms), reported only; the certificate uses the interval bounds",
+                          "layer norms), reported only; the certificate uses the cell bounds",
         "margin": f"built into the cell bounds (see transform.py); eps = {EPS:g} in the MILP",
         "check_time": res.wall_time,
     }
