@@ -168,6 +168,21 @@ def _run_ray(run: str, todo: list[Task], record: Callable[..., None], workers: i
             ray.shutdown()
 
 
+def train_solver(task: Task, setting: Any) -> tuple[Any, float, dict[str, Any]]:
+    """Train the registered solver ``task.method`` on ``setting`` with the task's profile and seed,
+    save its checkpoint under ``results/checkpoints`` and return (model, train time, extra fields)."""
+    from infozoo.registry import load
+
+    solver = load("solver", task.method)
+    config = solver.default_config(setting, profile=task.profile, seed=task.seed)
+    t0 = time.perf_counter()
+    model = solver.fit(setting, config)
+    train_time = time.perf_counter() - t0
+    ckpt = Path("results") / "checkpoints" / f"{task.method}-{task.setting}-s{task.seed}-{task.profile}"
+    model.save(ckpt)
+    return model, train_time, {"checkpoint": str(ckpt), **getattr(model, "report", {})}
+
+
 # ---- rendering helpers shared by the table specs ------------------------------------------------
 
 

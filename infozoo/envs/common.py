@@ -21,3 +21,12 @@ def emit(text: str, render_mode: str | None) -> str | None:
         print(text)
         return None
     return text
+
+
+def check_step(agents: list[str], actions: dict[str, Any]) -> None:
+    """A parallel ``step`` needs a live episode and an action for every live agent."""
+    if not agents:
+        raise RuntimeError("step() called on a finished episode; call reset() first")
+    missing = [a for a in agents if a not in actions]
+    if missing:
+        raise ValueError(f"missing actions for {', '.join(missing)}")

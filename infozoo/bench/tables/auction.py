@@ -8,12 +8,11 @@ Every cell is evaluated by ``infozoo.envs.auction.metrics.evaluate`` under the p
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infozoo.bench.runner import Table, TableSpec, Task, group, mean_std, pivot
+from infozoo.bench.runner import Table, TableSpec, Task, group, mean_std, pivot, train_solver
 from infozoo.bench.store import Record
 
 NAME = "auction"
@@ -81,20 +80,13 @@ def tasks(profile: str) -> list[Task]:
 def run(task: Task) -> dict[str, Any]:
     """Train (for solvers) and evaluate one method on one setting."""
     from infozoo.envs.auction.metrics import evaluate
-    from infozoo.registry import load, load_setting, make_mechanism, names
+    from infozoo.registry import load_setting, make_mechanism, names
 
     setting = load_setting(task.setting)
     train_time = 0.0
     extra: dict[str, Any] = {}
     if task.method in names("solver"):
-        solver = load("solver", task.method)
-        config = solver.default_config(setting, profile=task.profile, seed=task.seed)
-        t0 = time.perf_counter()
-        mechanism = solver.fit(setting, config)
-        train_time = time.perf_counter() - t0
-        ckpt = Path("results") / "checkpoints" / f"{task.method}-{task.setting}-s{task.seed}-{task.profile}"
-        mechanism.save(ckpt)
-        extra = {"checkpoint": str(ckpt), **getattr(mechanism, "report", {})}
+        mechanism, train_time, extra = train_solver(task, setting)
     else:
         mechanism = make_mechanism(task.method, setting)
     metrics = evaluate(setting, mechanism, seed=1000 + task.seed, **task.params)

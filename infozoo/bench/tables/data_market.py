@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infozoo.bench.runner import Table, TableSpec, Task, group, mean_std
+from infozoo.bench.runner import Table, TableSpec, Task, group, mean_std, train_solver
 from infozoo.bench.store import Record
 
 NAME = "data-market"
@@ -54,20 +54,13 @@ def run(task: Task) -> dict[str, Any]:
     """Train (the net) or build (baselines) one method on one setting, then evaluate it."""
     from infozoo.envs.data_market.metrics import evaluate
     from infozoo.envs.data_market.theory import theory_revenue
-    from infozoo.registry import load, load_setting, make_mechanism
+    from infozoo.registry import load_setting, make_mechanism
 
     setting = load_setting(task.setting)
     train_time = 0.0
     extra: dict[str, Any] = {}
     if task.method == NET:
-        solver = load("solver", NET)
-        config = solver.default_config(setting, profile=task.profile, seed=task.seed)
-        t0 = time.perf_counter()
-        mechanism = solver.fit(setting, config)
-        train_time = time.perf_counter() - t0
-        ckpt = Path("results") / "checkpoints" / f"{NET}-{task.setting}-s{task.seed}-{task.profile}"
-        mechanism.save(ckpt)
-        extra = {"checkpoint": str(ckpt), **mechanism.report}
+        mechanism, train_time, extra = train_solver(task, setting)
     else:
         t0 = time.perf_counter()
         mechanism = make_mechanism(task.method, setting)

@@ -11,7 +11,7 @@ from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
 from infozoo.envs.auction.settings import AuctionSetting
-from infozoo.envs.common import check_render_mode, emit
+from infozoo.envs.common import check_render_mode, check_step, emit
 
 
 class AuctionEnv(ParallelEnv):
@@ -116,12 +116,8 @@ class AuctionEnv(ParallelEnv):
         return obs, {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
+        check_step(self.agents, actions)
         n, m = self.setting.shape
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"missing actions for {', '.join(missing)}")
         bids = np.empty((n, m))
         for i, a in enumerate(self.agents):
             b = np.asarray(actions[a], dtype=np.float64)

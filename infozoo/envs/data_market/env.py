@@ -10,7 +10,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
-from infozoo.envs.common import check_render_mode, emit
+from infozoo.envs.common import check_render_mode, check_step, emit
 from infozoo.envs.data_market.metrics import gains
 from infozoo.envs.data_market.settings import DataMarketSetting
 
@@ -178,11 +178,7 @@ class DataMarketEnv(ParallelEnv):
         return reports
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"missing actions for {', '.join(missing)}")
+        check_step(self.agents, actions)
         s = self.setting
         n, k = s.buyers, s.states
         agents = list(self.agents)

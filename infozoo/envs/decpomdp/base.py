@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from infozoo.envs.common import check_render_mode, emit
+from infozoo.envs.common import check_render_mode, check_step, emit
 
 
 @dataclass(frozen=True)
@@ -129,11 +129,7 @@ class DecPOMDPEnv(ParallelEnv):
         return self._obs_dict(obs), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"missing actions for {', '.join(missing)}")
+        check_step(self.agents, actions)
         info = self.model.info
         if info.action_kind == "discrete":
             act = np.empty((1, info.n_agents), dtype=np.int64)
