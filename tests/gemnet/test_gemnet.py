@@ -6,6 +6,7 @@ weights set to zero) so that the right answer is known exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -28,6 +29,7 @@ def tiny_config(setting, **kw) -> train.Config:
     cfg = train.default_config(setting)
     cfg.menu_size, cfg.hidden, cfg.steps, cfg.batch = 6, (16, 16), 30, 128
     cfg.grid, cfg.max_depth, cfg.max_cells, cfg.verify_profiles = 2, 2, 2000, 1000
+    cfg.warm_steps = 50
     for k, v in kw.items():
         setattr(cfg, k, v)
     return cfg
@@ -65,7 +67,7 @@ def test_menu_of_bidder_i_ignores_own_bid():
         a1, p1 = mech.menus(other)
         assert torch.equal(a0[:, i], a1[:, i]) and torch.equal(p0[:, i], p1[:, i])
         j = 1 - i
-        assert not torch.equal(a0[:, j], a1[:, j])  # the other bidder's menu does move
+        assert not torch.equal(p0[:, j], p1[:, j])  # the other bidder's menu (its prices) does move
 
 
 def test_individual_rationality_and_zero_menu_regret():
@@ -260,3 +262,104 @@ def test_margin_incompatibility_bounds_hard_over_allocation():
     over = (hard.sum(1) - 1).clamp(min=0).sum(-1)
     g_eps = train.margin_incompatibility(u, alpha, 0.1)
     assert bool((g_eps >= over - 1e-7).all()) and float(g_eps.sum()) > float(over.sum())
+
+
+def crossing_menu(slope: float = 2.7, shift: float = -1.7, pair: bool = True) -> GemNetMechanism:
+    """2x2: each bidder is offered item 1 alone at price p(x) = softplus(slope x + shift), x the
+    other bidder's value of item 1. With the defaults p(x) - x >= 0.0295 on [0, 1], so both can
+    never buy item 1, which changes hands across a thin slab around v_11 = v_21 where nobody
+    buys it: a compatible menu whose switching surface is a slab, like a learned second-price menu."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    cfg = tiny_config(s, menu_size=1, hidden=(4,), activation="relu")
+    net = MenuNetwork(s.bidders, s.items, 1, False, s.low(), s.high(), (4,), "relu").double()
+    with torch.no_grad():
+        for seq in net.nets:
+            first, last = seq[0], seq[-1]
+            first.weight.zero_(), first.bias.zero_(), last.weight.zero_()
+            first.weight[0, 0] = 1.0  # hidden unit 0 = the other bidder's (normalised) value of item 1
+            last.weight[2, 0] = slope  # price logit
+            last.bias.copy_(torch.tensor([60.0, -60.0, shift], dtype=torch.float64))
+    return GemNetMechanism(s, net, {**train.config_dict(cfg, s), "pair_condition": pair})
+
+
+def test_split_halves_cover_the_cell():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech = crossing_menu()
+    cells = certify.initial_cells(mech, 2)
+    for lookahead in (False, True):
+        kids = certify.split(cells, mech, lookahead)
+        assert len(kids) == 2 * len(cells)
+        vol = lambda c: (c.hi - c.lo).prod(-1).prod(-1)  # noqa: E731
+        assert torch.allclose(vol(kids).sum(), vol(cells).sum())
+        assert bool((kids.lo >= s.low()).all() and (kids.hi <= s.high()).all())
+
+
+def refine(mech: GemNetMechanism, lookahead: bool, max_depth: int = 24, max_cells: int = 300_000):
+    return certify.refine_and_check(mech, certify.initial_cells(mech, 2), max_depth, max_cells, lookahead)
+
+
+def assert_certified_with_fewer_cells(fewer, more, factor: int) -> None:
+    assert not fewer.failing.any() and not more.failing.any()
+    assert len(fewer.cells) * factor < len(more.cells), (len(fewer.cells), len(more.cells))
+
+
+def assert_never_certified(pair: bool, max_depth: int, max_cells: int, lookahead: bool) -> None:
+    """A menu that over-allocates on a set of positive measure (p(x) < x somewhere) fails, whatever the cuts."""
+    bad = crossing_menu(2.9, -1.9, pair=pair)
+    assert certify.verify_random(bad, 50_000) > 0.5
+    assert refine(bad, lookahead, max_depth, max_cells).failing.any()
+
+
+def test_lookahead_split_certifies_a_slab_with_fewer_cells():
+    mech = crossing_menu(pair=False)
+    assert certify.verify_random(mech, 50_000) == 0.0
+    assert_certified_with_fewer_cells(refine(mech, True), refine(mech, False), 10)
+    assert_never_certified(pair=False, max_depth=12, max_cells=50_000, lookahead=True)
+
+
+def test_pair_condition_certifies_a_slab_without_refining_along_it():
+    per_bidder = crossing_menu(pair=False)  # p(x) - x >= 0.0295
+    pair = crossing_menu(pair=True)
+    assert_certified_with_fewer_cells(refine(pair, False), refine(per_bidder, False), 20)
+    assert_never_certified(pair=True, max_depth=6, max_cells=5_000, lookahead=False)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_utility_linearisation_contains_gradients_and_values(activation):
+    torch.manual_seed(0)
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    net = MenuNetwork(2, 2, 5, False, s.low(), s.high(), (16, 16), activation).double()
+    g = torch.Generator().manual_seed(1)
+    c = s.sample(40, g)
+    lo, hi = (c - 0.05).clamp(0, 1), (c + 0.05).clamp(0, 1)
+    for i in range(2):
+        u_c, g_lo, g_hi = net.utility_linearisation(i, lo, hi)
+        g_mid, g_rad = (g_lo + g_hi) / 2, (g_hi - g_lo) / 2
+        for _ in range(4):
+            v = (lo + (hi - lo) * torch.rand(lo.shape, generator=g, dtype=torch.float64)).requires_grad_(True)
+            a, b = net(v)
+            u = (v[:, i].unsqueeze(1) * a[:, i]).sum(-1) - b[:, i]  # [C, K+1]
+            grads = torch.stack([torch.autograd.grad(u[:, k].sum(), v, retain_graph=True)[0].reshape(40, -1)
+                                 for k in range(u.shape[1])], 1)
+            assert bool((grads >= g_lo - 1e-9).all() and (grads <= g_hi + 1e-9).all())
+            y = (v - (lo + hi) / 2).reshape(40, 1, -1).detach()
+            lin = u_c + (g_mid * y).sum(-1)
+            err = (g_rad * y.abs()).sum(-1)
+            assert bool(((u.detach() - lin).abs() <= err + 1e-9).all())
+
+
+def test_myerson_warm_start_targets_are_itemwise_myerson():
+    """With no gap, the warm start's menus (every bundle at the sum of its items' Myerson
+    thresholds) are item-wise Myerson: revenue R_2 = 0.416667 per item on 2x2 U[0, 1]."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    v = s.sample(200_000, torch.Generator().manual_seed(5))
+    alloc, beta = train.myerson_targets(s, v, 6, gap=0.0)  # [B, n, K, m], [B, n, K]
+    alpha, price = MenuNetwork.with_null(alloc, beta)
+    u = (v.unsqueeze(2) * alpha).sum(-1) - price
+    k = u.argmax(-1)
+    x = alpha.gather(2, k[:, :, None, None].expand(-1, -1, 1, 2)).squeeze(2)
+    assert float((x.sum(1) - 1).clamp(min=0).max()) == 0.0  # compatible (ties have measure zero)
+    revenue = float(price.gather(2, k[:, :, None]).sum((1, 2)).mean())
+    assert abs(revenue - 2 * 0.416667) < 0.005, revenue
+    with pytest.raises(ValueError, match="warm_start"):
+        train.check_config(dataclasses.replace(train.default_config(s), warm_start="rochet"))

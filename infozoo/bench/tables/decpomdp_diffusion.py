@@ -31,26 +31,35 @@ def cache_dir(task: Task) -> Path:
     return Path(os.environ.get("INFOZOO_CACHE", "results/cache")) / "diffusion" / f"{task.setting}-{key}"
 
 
+def trained_reconstructor(task: Task) -> Any:
+    """The diffusion reconstructor of ``cache_dir(task)`` (setting, profile, seed, env id and
+    kwargs): loaded from the cache, or trained with ``train.default_config`` and saved there. Other
+    tables (``decpomdp-ippo``) call it with the same key to share the model. Its training time is
+    ``recon.report["train_time"]``."""
+    from infozoo.solvers.diffusion import train
+
+    p = task.params
+    folder = cache_dir(task)
+    if (folder / "config.json").is_file():
+        return train.load(folder)
+    spec = p["env_id"] + "?" + "&".join(f"{k}={json.dumps(v)}" for k, v in p["env_kwargs"].items())
+    recon = train.fit(spec, train.default_config(spec, task.profile, task.seed))
+    recon.save(folder)
+    return recon
+
+
 def run_diffusion(task: Task, test: Any) -> dict[str, Any]:
     """Metrics of ``task.method`` (``diffusion-agent`` or ``diffusion-composite``) on ``test``."""
     from infozoo.core.files import atomic_write_json
-    from infozoo.solvers.diffusion import train
 
     if task.method not in METHODS:
         raise ValueError(f"unknown diffusion method {task.method!r}; valid: {', '.join(METHODS)}")
-    p = task.params
     folder = cache_dir(task)
     ev_path = folder.with_name(folder.name + "-eval.json")
     if ev_path.is_file():
         ev = json.loads(ev_path.read_text())
     else:
-        if (folder / "config.json").is_file():
-            recon = train.load(folder)
-        else:
-            spec = p["env_id"] + "?" + "&".join(f"{k}={json.dumps(v)}" for k, v in p["env_kwargs"].items())
-            cfg = train.default_config(spec, task.profile, task.seed)
-            recon = train.fit(spec, cfg)
-            recon.save(folder)
+        recon = trained_reconstructor(task)
         ev = {**evaluate_with_oracles(recon, test), "train": recon.report}
         atomic_write_json(ev_path, ev)
     if task.method == "diffusion-agent":

@@ -66,7 +66,8 @@ class MenuNetwork(nn.Module):
 
     def __init__(self, bidders: int, items: int, menu_size: int, unit_demand: bool,
                  low: torch.Tensor, high: torch.Tensor, hidden: tuple[int, ...] = (128, 128),
-                 activation: str = "relu", alloc_sharpness: float = 1.0, alloc_init: float = 0.0) -> None:
+                 activation: str = "relu", alloc_sharpness: float = 1.0, alloc_init: float = 0.0,
+                 alloc_snap: float = SNAP) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
@@ -74,6 +75,9 @@ class MenuNetwork(nn.Module):
         self.unit_demand = unit_demand
         self.A = items + 1 if unit_demand else items  # logits per element
         self.alloc_sharpness = float(alloc_sharpness)
+        if not 0 < alloc_snap < 0.5:
+            raise ValueError(f"alloc_snap must lie in (0, 0.5), got {alloc_snap}")
+        self.snap = float(alloc_snap)
         self.register_buffer("low", low.clone().to(torch.get_default_dtype()))
         self.register_buffer("high", high.clone().to(torch.get_default_dtype()))
         self.price_scale = float(high.max())
@@ -111,10 +115,10 @@ class MenuNetwork(nn.Module):
         z = self.alloc_sharpness * logits
         if self.unit_demand:
             return torch.softmax(z, dim=-1)[..., : self.m]
-        # sigmoid with its last SNAP of either end snapped to exactly 0 / 1 (monotone, so interval
+        # sigmoid with its last ``snap`` of either end snapped to exactly 0 / 1 (monotone, so interval
         # bounds still apply): saturated elements are exact bundles and never over-allocate by
         # rounding (e.g. 1 - 1e-13 for one bidder plus 2e-12 for another)
-        return ((torch.sigmoid(z) - SNAP) / (1 - 2 * SNAP)).clamp(0, 1)
+        return ((torch.sigmoid(z) - self.snap) / (1 - 2 * self.snap)).clamp(0, 1)
 
     def price(self, logits: torch.Tensor) -> torch.Tensor:
         return self.price_scale * nn.functional.softplus(logits)
@@ -169,6 +173,56 @@ class MenuNetwork(nn.Module):
         a_hi, b_hi = self.with_null(a_hi, b_hi)
         return a_lo, a_hi, b_lo, b_hi
 
+    def utility_linearisation(self, i: int, lo: torch.Tensor, hi: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Additive menus: bidder i's utilities u_i^k(v) = <v_i, alpha_i^k(v_{-i})> - beta_i^k(v_{-i})
+        at the centre c of each box of profiles lo/hi [C, n, m], and an interval [G_lo, G_hi]
+        [C, K+1, n m] containing their gradient in the whole profile v (flattened bidder-major) at
+        every point of the box: own values have d u / d v_ij = alpha_ij in its interval bounds;
+        the others' values go through the interval Jacobian of the MLP (``interval_jacobian``), the
+        slope ranges of the heads (sigmoid' over the logit interval, softplus' = sigmoid) and the
+        interval products with v_i. Returns u(c) [C, K+1], G_lo, G_hi (the null element: 0)."""
+        if self.unit_demand or self.n == 1:
+            raise ValueError("utility_linearisation supports additive menus with several bidders")
+        C, n, m = lo.shape
+        KA = self.K * self.A
+        centre = (lo + hi) / 2
+        rng_all = self.high - self.low
+        xl, xh = self.others(self.normalise(lo), i), self.others(self.normalise(hi), i)
+        zl, zh = interval_forward(self.nets[i], xl, xh)
+        fc, jl, jh = interval_jacobian(self.nets[i], xl, xh)  # [C, out], [C, out, d_in]
+        d_in = xl.shape[-1]
+        s = self.alloc_sharpness
+        # allocation heads: alpha = clamp((sigmoid(s z) - snap) / (1 - 2 snap), 0, 1),
+        # slope in [0, s max sigmoid' / (1 - 2 snap)]
+        tl, th = s * zl[:, :KA], s * zh[:, :KA]
+        near = torch.where((tl <= 0) & (th >= 0), torch.zeros_like(tl), torch.minimum(tl.abs(), th.abs()))
+        sig_near = torch.sigmoid(near)
+        a_slope_hi = s * sig_near * (1 - sig_near) / (1 - 2 * self.snap)
+        ja_l, ja_h = slope_times(torch.zeros_like(a_slope_hi), a_slope_hi, jl[:, :KA], jh[:, :KA])
+        ja_l, ja_h = ja_l.reshape(C, self.K, m, d_in), ja_h.reshape(C, self.K, m, d_in)
+        # price heads: beta = scale softplus(z), slope scale sigmoid(z), increasing in z
+        pl, ph = self.price_scale * torch.sigmoid(zl[:, KA:]), self.price_scale * torch.sigmoid(zh[:, KA:])
+        jb_l, jb_h = slope_times(pl, ph, jl[:, KA:], jh[:, KA:])  # [C, K, d_in]
+        # d u / d x_-i = sum_j v_ij d alpha_ij - d beta, with v_ij in [lo_ij, hi_ij] (interval products)
+        vl, vh = lo[:, i][:, None, :, None], hi[:, i][:, None, :, None]
+        corners = torch.stack([vl * ja_l, vl * ja_h, vh * ja_l, vh * ja_h])
+        go_l = corners.amin(0).sum(2) - jb_h
+        go_h = corners.amax(0).sum(2) - jb_l
+        scale = self.others(rng_all.expand(1, n, m), i)[0]  # d x / d v for the others' values
+        go_l, go_h = go_l / scale, go_h / scale
+        # own values: d u / d v_ij = alpha_ij in [a_lo, a_hi]
+        a_lo, a_hi, _, _ = self.interval_menu(i, lo, hi)
+        gl = torch.zeros(C, self.K + 1, n, m, dtype=lo.dtype)
+        gh = torch.zeros_like(gl)
+        gl[:, :, i], gh[:, :, i] = a_lo, a_hi
+        rows = [j for j in range(n) if j != i]
+        gl[:, 1:, rows] = go_l.reshape(C, self.K, n - 1, m)
+        gh[:, 1:, rows] = go_h.reshape(C, self.K, n - 1, m)
+        alpha_c, beta_c = self.with_null(*self.heads(fc))
+        u_c = (centre[:, i].unsqueeze(1) * alpha_c).sum(-1) - beta_c
+        return u_c, gl.reshape(C, self.K + 1, n * m), gh.reshape(C, self.K + 1, n * m)
+
 
 def interval_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sound elementwise bounds of the output of a Sequential of Linear layers and ReLU / tanh
@@ -182,16 +236,24 @@ def interval_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> 
 
 
 def mean_value_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean-value bounds f(x) in f(c) + J(box) (x - c), c the box centre, r its radius: the
-    interval Jacobian J(box) is the chain rule with every activation slope replaced by its range
-    over the pre-activation interval (from IBP): tanh' = 1 - tanh^2 lies in [1 - tanh(max|z|)^2,
-    1 - tanh(min|z|)^2]; ReLU's (Clarke) slope in [1[z_lo > 0], 1[z_hi > 0]]. Then
-    |f(x) - f(c)| <= sum_d max(|J_lo|, |J_hi|)_{.d} r_d for every x in the box."""
-    c, r = (lo + hi) / 2, (hi - lo) / 2
+    """Mean-value bounds f(x) in f(c) + J(box) (x - c), c the box centre, r its radius, with the
+    interval Jacobian of ``interval_jacobian``: |f(x) - f(c)| <= sum_d max(|J_lo|, |J_hi|)_{.d} r_d
+    for every x in the box."""
+    fc, jl, jh = interval_jacobian(net, lo, hi)
+    rad = (torch.maximum(jl.abs(), jh.abs()) * ((hi - lo) / 2).unsqueeze(1)).sum(-1)
+    return fc - rad, fc + rad
+
+
+def interval_jacobian(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """f(c) at the box centre and an interval [J_lo, J_hi] [C, out, d_in] containing the Jacobian
+    of f at every point of the box: the chain rule with every activation slope replaced by its
+    range over the pre-activation interval (from IBP): tanh' = 1 - tanh^2 lies in
+    [1 - tanh(max|z|)^2, 1 - tanh(min|z|)^2]; ReLU's (Clarke) slope in [1[z_lo > 0], 1[z_hi > 0]]."""
     d = lo.shape[-1]
     jl = torch.eye(d, dtype=lo.dtype).expand(lo.shape[0], d, d)  # [C, width, d_in], interval Jacobian
     jh = jl
-    zl, zh, fc = lo, hi, c
+    zl, zh, fc = lo, hi, (lo + hi) / 2
     for layer in net:
         if isinstance(layer, nn.Linear):
             w = layer.weight
@@ -214,8 +276,7 @@ def mean_value_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -
             zl, zh, fc = layer(zl), layer(zh), layer(fc)
         else:
             raise ValueError(f"interval bounds: unsupported layer {type(layer).__name__}")
-    rad = (torch.maximum(jl.abs(), jh.abs()) * r.unsqueeze(1)).sum(-1)
-    return fc - rad, fc + rad
+    return fc, jl, jh
 
 
 def slope_times(sl: torch.Tensor, sh: torch.Tensor, jl: torch.Tensor,

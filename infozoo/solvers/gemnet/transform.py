@@ -22,6 +22,9 @@ u-high^k + Delta [k free] >= u-low^l - Delta [l free]. Variables and constraints
     sum_i A_ij <= 1                                           (condition (*), every item j)
 
 (terms of elements whose price is not free, or whose candidacy cannot change, are constants).
+With two additive bidders, cells that pass the certificate's pair condition (**) at the current
+prices are not constrained (the per-bidder form above is too coarse for them); if a price change
+breaks one, the re-certification finds it and the next round repairs it.
 Objective: minimise sum (x+ + x-), the total price change. A small Delta keeps the MILP small
 (fewer elements can change candidacy, more cells are skipped); up to ``milp_rounds`` rounds of
 MILP + re-certification are run. A MILP that is refused for size (``milp_max_binaries``), is
@@ -129,7 +132,8 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
         passed = check["passed"]
     else:
         per_dim = cfg.grid if s.bidders > 1 else 1
-        res = refine_and_check(mech, initial_cells(mech, per_dim), cfg.max_depth, cfg.max_cells)
+        res = refine_and_check(mech, initial_cells(mech, per_dim), cfg.max_depth, cfg.max_cells,
+                               cfg.lookahead_split)
         rounds = 0
         while bool(res.failing.any()) and rounds < cfg.milp_rounds:
             rounds += 1
@@ -138,7 +142,7 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
             if status["status"] != "Optimal":
                 break
             mech.delta = mech.delta + x
-            res = refine_and_check(mech, res.cells, cfg.max_depth, cfg.max_cells)
+            res = refine_and_check(mech, res.cells, cfg.max_depth, cfg.max_cells, cfg.lookahead_split)
         cert.update(continuous_summary(mech, res, cfg, per_dim))
         passed = not bool(res.failing.any())
     milps_ok = all(m["status"] == "Optimal" for m in cert["milps"])
@@ -168,6 +172,8 @@ def continuous_summary(mech: GemNetMechanism, res: CheckResult, cfg: Any, per_di
         "grid": {"initial_per_dim": per_dim, "initial_cells": per_dim ** (s.bidders * s.items),
                  "price_grid_per_dim": cfg.grid if s.bidders > 1 else 1,
                  "max_depth": cfg.max_depth, "max_cells": cfg.max_cells,
+                 "split_rule": "look-ahead (the cut whose halves pass most / shrink the candidate sets most)"
+                               if cfg.lookahead_split else "widest dimension",
                  "depth_reached": int(res.cells.depth.max()) if len(res.cells) else 0},
         "cells": len(res.cells), "failing_cells": int(res.failing.sum()),
         "worst_slack": res.worst_slack, "splits": res.splits,
@@ -213,7 +219,10 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
     xm = {f: pulp.LpVariable(f"xm_{f[0]}_{f[1]}_{f[2]}", 0, delta_max) for f in sorted(free)}
     prob += pulp.lpSum(xp.values()) + pulp.lpSum(xm.values())
     n_bin = n_cells = 0
+    pair_ok = (all_b.joint >= 0) if all_b.joint is not None else torch.zeros(len(res.cells), dtype=torch.bool)
     for q in idx:
+        if bool(pair_ok[q]) and not bool(res.failing[q]):
+            continue  # certified by the pair condition (**) at current prices; re-certification rechecks it
         loads: list[list[Any]] = []
         worst = torch.zeros(m, dtype=torch.float64)
         terms = []
