@@ -49,10 +49,15 @@ class HistoryEncoder(nn.Module):
         self.n_agents = n_agents
         self.gru = nn.GRU(feature_dim + n_agents, hidden, num_layers=layers, batch_first=True)
 
+    @staticmethod
+    def with_ids(x: torch.Tensor) -> torch.Tensor:
+        """Append each agent's one-hot id to its rows: ``[..., n, F] -> [..., n, F + n]``."""
+        n = x.shape[-2]
+        return torch.cat([x, torch.eye(n, dtype=x.dtype).expand(*x.shape[:-1], n)], -1)
+
     def forward(self, histories: torch.Tensor) -> torch.Tensor:
         b, t, n, f = histories.shape
-        ids = torch.eye(n, dtype=histories.dtype).expand(b, t, n, n)
-        x = torch.cat([histories, ids], -1).permute(0, 2, 1, 3).reshape(b * n, t, f + n)
+        x = self.with_ids(histories).permute(0, 2, 1, 3).reshape(b * n, t, f + n)
         return self.gru(x)[0].reshape(b, n, t, -1).permute(0, 2, 1, 3)
 
     def step(self, rows: torch.Tensor, hidden: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,8 +65,7 @@ class HistoryEncoder(nn.Module):
         ``t - 1`` (``None`` at ``t = 0``) -> (embeddings ``[B, n, H]`` at ``t``, the new GRU state
         ``[layers, B n, H]``). Iterating it over ``t`` gives ``forward`` up to float rounding."""
         b, n, f = rows.shape
-        ids = torch.eye(n, dtype=rows.dtype).expand(b, n, n)
-        x = torch.cat([rows, ids], -1).reshape(b * n, 1, f + n)
+        x = self.with_ids(rows).reshape(b * n, 1, f + n)
         out, hidden = self.gru(x, hidden)
         return out.reshape(b, n, -1), hidden
 

@@ -79,7 +79,7 @@ import torch
 from infozoo.core.progress import progress
 from infozoo.core.seeding import torch_generator
 from infozoo.envs.auction.mechanism import over_allocation
-from infozoo.solvers.gemnet.model import GemNetMechanism
+from infozoo.solvers.gemnet.model import GemNetMechanism, interval_product
 
 CHUNK = 8192
 PAIR_CHUNK = 256  # cells per batch of the pair test ((K+1)^2 pairs each)
@@ -161,9 +161,8 @@ def bilinear_bounds(v_lo: torch.Tensor, v_hi: torch.Tensor, a_lo: torch.Tensor,
                     a_hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact bounds of sum_j v_j a_j over independent boxes v in [v_lo, v_hi], a in [a_lo, a_hi]
     (each term's extremes sit at corners). v: [C, m]; a: [C, K, m]."""
-    vl, vh = v_lo.unsqueeze(1), v_hi.unsqueeze(1)
-    corners = torch.stack([vl * a_lo, vl * a_hi, vh * a_lo, vh * a_hi])
-    return corners.amin(0).sum(-1), corners.amax(0).sum(-1)
+    lo, hi = interval_product(v_lo.unsqueeze(1), v_hi.unsqueeze(1), a_lo, a_hi)
+    return lo.sum(-1), hi.sum(-1)
 
 
 def cell_bounds(mech: GemNetMechanism, cells: Cells) -> CellBounds:

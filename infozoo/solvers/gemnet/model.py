@@ -159,8 +159,13 @@ class MenuNetwork(nn.Module):
             a, b = a[0, 0].expand(C, -1, -1), b[0, 0].expand(C, -1)
             return a, a, b, b
         xl, xh = self.others(self.normalise(lo), i), self.others(self.normalise(hi), i)
-        zl, zh = interval_forward(self.nets[i], xl, xh)
-        KA = self.K * self.A
+        return self.head_bounds(*interval_forward(self.nets[i], xl, xh))
+
+    def head_bounds(self, zl: torch.Tensor, zh: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Bounds of the menu (with the null element) from bounds zl, zh [C, K (A + 1)] of the raw
+        MLP outputs: alpha_lo, alpha_hi [C, K+1, m], beta_lo, beta_hi [C, K+1] (heads are monotone
+        per logit; the unit-demand softmax by ``softmax_bounds``)."""
+        C, KA = zl.shape[0], self.K * self.A
         ll = zl[:, :KA].reshape(C, self.K, self.A)
         lh = zh[:, :KA].reshape(C, self.K, self.A)
         if self.unit_demand:
@@ -189,30 +194,27 @@ class MenuNetwork(nn.Module):
         centre = (lo + hi) / 2
         rng_all = self.high - self.low
         xl, xh = self.others(self.normalise(lo), i), self.others(self.normalise(hi), i)
-        zl, zh = interval_forward(self.nets[i], xl, xh)
-        fc, jl, jh = interval_jacobian(self.nets[i], xl, xh)  # [C, out], [C, out, d_in]
+        jac = interval_jacobian(self.nets[i], xl, xh)  # f(c) [C, out], J_lo, J_hi [C, out, d_in]
+        fc, jl, jh = jac
+        zl, zh = interval_forward(self.nets[i], xl, xh, jac)
         d_in = xl.shape[-1]
         s = self.alloc_sharpness
         # allocation heads: alpha = clamp((sigmoid(s z) - snap) / (1 - 2 snap), 0, 1),
         # slope in [0, s max sigmoid' / (1 - 2 snap)]
-        tl, th = s * zl[:, :KA], s * zh[:, :KA]
-        near = torch.where((tl <= 0) & (th >= 0), torch.zeros_like(tl), torch.minimum(tl.abs(), th.abs()))
-        sig_near = torch.sigmoid(near)
+        sig_near = torch.sigmoid(closest_to_zero(s * zl[:, :KA], s * zh[:, :KA]))
         a_slope_hi = s * sig_near * (1 - sig_near) / (1 - 2 * self.snap)
         ja_l, ja_h = slope_times(torch.zeros_like(a_slope_hi), a_slope_hi, jl[:, :KA], jh[:, :KA])
         ja_l, ja_h = ja_l.reshape(C, self.K, m, d_in), ja_h.reshape(C, self.K, m, d_in)
         # price heads: beta = scale softplus(z), slope scale sigmoid(z), increasing in z
-        pl, ph = self.price_scale * torch.sigmoid(zl[:, KA:]), self.price_scale * torch.sigmoid(zh[:, KA:])
-        jb_l, jb_h = slope_times(pl, ph, jl[:, KA:], jh[:, KA:])  # [C, K, d_in]
+        sl, sh = self.price_scale * torch.sigmoid(zl[:, KA:]), self.price_scale * torch.sigmoid(zh[:, KA:])
+        jb_l, jb_h = slope_times(sl, sh, jl[:, KA:], jh[:, KA:])  # [C, K, d_in]
         # d u / d x_-i = sum_j v_ij d alpha_ij - d beta, with v_ij in [lo_ij, hi_ij] (interval products)
-        vl, vh = lo[:, i][:, None, :, None], hi[:, i][:, None, :, None]
-        corners = torch.stack([vl * ja_l, vl * ja_h, vh * ja_l, vh * ja_h])
-        go_l = corners.amin(0).sum(2) - jb_h
-        go_h = corners.amax(0).sum(2) - jb_l
+        pl, ph = interval_product(lo[:, i][:, None, :, None], hi[:, i][:, None, :, None], ja_l, ja_h)
+        go_l, go_h = pl.sum(2) - jb_h, ph.sum(2) - jb_l
         scale = self.others(rng_all.expand(1, n, m), i)[0]  # d x / d v for the others' values
         go_l, go_h = go_l / scale, go_h / scale
         # own values: d u / d v_ij = alpha_ij in [a_lo, a_hi]
-        a_lo, a_hi, _, _ = self.interval_menu(i, lo, hi)
+        a_lo, a_hi, _, _ = self.head_bounds(zl, zh)
         gl = torch.zeros(C, self.K + 1, n, m, dtype=lo.dtype)
         gh = torch.zeros_like(gl)
         gl[:, :, i], gh[:, :, i] = a_lo, a_hi
@@ -224,22 +226,25 @@ class MenuNetwork(nn.Module):
         return u_c, gl.reshape(C, self.K + 1, n * m), gh.reshape(C, self.K + 1, n * m)
 
 
-def interval_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def interval_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor,
+                     jacobian: tuple[torch.Tensor, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sound elementwise bounds of the output of a Sequential of Linear layers and ReLU / tanh
     over the box [lo, hi]: the intersection of plain interval bound propagation (IBP) and the
     mean-value form f(c) +- |J|_box r of ``mean_value_forward`` (both contain f(box), so does
     their intersection). IBP is loose by products of |W| for deep boxes; the mean-value form is
-    tight to second order in the box radius, which is what small certificate cells need."""
+    tight to second order in the box radius, which is what small certificate cells need.
+    ``jacobian``: ``interval_jacobian(net, lo, hi)`` when the caller already has it."""
     il, ih = ibp_forward(net, lo, hi)
-    ml, mh = mean_value_forward(net, lo, hi)
+    ml, mh = mean_value_forward(net, lo, hi, jacobian)
     return torch.maximum(il, ml), torch.minimum(ih, mh)
 
 
-def mean_value_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def mean_value_forward(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor,
+                       jacobian: tuple[torch.Tensor, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean-value bounds f(x) in f(c) + J(box) (x - c), c the box centre, r its radius, with the
-    interval Jacobian of ``interval_jacobian``: |f(x) - f(c)| <= sum_d max(|J_lo|, |J_hi|)_{.d} r_d
-    for every x in the box."""
-    fc, jl, jh = interval_jacobian(net, lo, hi)
+    interval Jacobian of ``interval_jacobian`` (or ``jacobian``, its precomputed result):
+    |f(x) - f(c)| <= sum_d max(|J_lo|, |J_hi|)_{.d} r_d for every x in the box."""
+    fc, jl, jh = jacobian if jacobian is not None else interval_jacobian(net, lo, hi)
     rad = (torch.maximum(jl.abs(), jh.abs()) * ((hi - lo) / 2).unsqueeze(1)).sum(-1)
     return fc - rad, fc + rad
 
@@ -265,8 +270,7 @@ def interval_jacobian(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor
             zl, zh = zc - zr, zc + zr
             fc = layer(fc)
         elif isinstance(layer, nn.Tanh):
-            near = torch.where((zl <= 0) & (zh >= 0), torch.zeros_like(zl), torch.minimum(zl.abs(), zh.abs()))
-            far = torch.maximum(zl.abs(), zh.abs())
+            near, far = closest_to_zero(zl, zh).abs(), torch.maximum(zl.abs(), zh.abs())
             sl, sh = 1 - torch.tanh(far) ** 2, 1 - torch.tanh(near) ** 2
             jl, jh = slope_times(sl, sh, jl, jh)
             zl, zh, fc = torch.tanh(zl), torch.tanh(zh), torch.tanh(fc)
@@ -277,6 +281,18 @@ def interval_jacobian(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor
         else:
             raise ValueError(f"interval bounds: unsupported layer {type(layer).__name__}")
     return fc, jl, jh
+
+
+def closest_to_zero(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """The point of each interval [lo, hi] nearest 0 (where sigmoid' and tanh' peak)."""
+    return torch.where((lo <= 0) & (hi >= 0), torch.zeros_like(lo), torch.where(lo > 0, lo, hi))
+
+
+def interval_product(al: torch.Tensor, ah: torch.Tensor, bl: torch.Tensor,
+                     bh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Elementwise bounds of a * b for a in [al, ah], b in [bl, bh] (extremes at the corners)."""
+    corners = torch.stack(torch.broadcast_tensors(al * bl, al * bh, ah * bl, ah * bh))
+    return corners.amin(0), corners.amax(0)
 
 
 def slope_times(sl: torch.Tensor, sh: torch.Tensor, jl: torch.Tensor,

@@ -223,9 +223,9 @@ def distil_myerson(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: to
         logit_p = torch.log(torch.expm1((beta / net.price_scale).clamp(min=1e-3)))
         x = net.normalise(v)
         loss = torch.zeros(())
+        KA = net.K * net.A
         for i, mlp_i in enumerate(net.nets):
             raw = mlp_i(net.others(x, i))
-            KA = net.K * net.A
             pred_a = raw[:, :KA].reshape(-1, net.K, net.A) * net.alloc_sharpness
             loss = loss + ((pred_a - logit_a[:, i]) ** 2).mean() + ((raw[:, KA:] - logit_p[:, i]) ** 2).mean()
         opt.zero_grad()
