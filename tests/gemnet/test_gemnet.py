@@ -30,6 +30,8 @@ def tiny_config(setting, **kw) -> train.Config:
     cfg.menu_size, cfg.hidden, cfg.steps, cfg.batch = 6, (16, 16), 30, 128
     cfg.grid, cfg.max_depth, cfg.max_cells, cfg.verify_profiles = 2, 2, 2000, 1000
     cfg.warm_steps = 50
+    if cfg.warm_start != "none":
+        cfg.warm_start = "myerson"  # the default Lottery AMA teacher takes ~1 min to train
     for k, v in kw.items():
         setattr(cfg, k, v)
     return cfg
@@ -109,6 +111,45 @@ def test_transform_certifies_after_milp():
     assert certify.adversarial_search(mech, restarts=200, rounds=10)["max_over_allocation"] == 0.0
     v = s.sample(2000, torch.Generator().manual_seed(4))
     assert float(menu_regret(mech, v).max()) <= 1e-12  # SP kept: only prices changed
+
+
+def test_transform_prices_out_conflicting_leaders():
+    """Both bidders take item 1 at price 0.2 wherever they value it above 0.2: on the cells where
+    both values exceed 0.5 the bidders' best elements (the MILP's leaders) over-allocate at every
+    profile, so only pricing a leader out below its null element can certify."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = constant_menu(s, [[1.0, 0.0]], [0.2], grid=2, max_change=1.0)
+    assert certify.verify_random(mech, 20_000) > 0.2
+    cert = transform.transform(mech, cfg)
+    assert cert["milps"][0]["status"] == "Optimal" and cert["certified"] is True, cert
+    assert certify.verify_random(mech, 100_000, seed=5) == 0.0
+
+
+def test_teacher_warm_start_copies_the_teachers_choices():
+    """Distilling a menu-based teacher (the hand-set VVCA's induced menus): the kept elements are
+    the teacher's most used ones, and the distilled menus make mostly the teacher's choices."""
+    from infozoo.baselines.auction.ama import vvca
+
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    teacher = vvca(s)
+    g = torch.Generator().manual_seed(0)
+    targets = train.teacher_targets(teacher, s, 12, g, profiles=5000)
+    v = s.sample(4000, torch.Generator().manual_seed(1)).double()
+    alloc, price = targets(v)
+    assert alloc.shape == (4000, 2, 12, 2) and price.shape == (4000, 2, 12)
+    out = teacher(v)
+    a_t, p_t = MenuNetwork.with_null(alloc, price)  # the kept elements reproduce the teacher
+    k = ((v.unsqueeze(2) * a_t).sum(-1) - p_t).argmax(-1)
+    x = a_t.gather(2, k[:, :, None, None].expand(-1, -1, 1, 2)).squeeze(2)
+    assert float((x - out.allocation).abs().amax((1, 2)).gt(1e-9).double().mean()) < 0.01
+    cfg = tiny_config(s, menu_size=12, hidden=(32, 32), warm_steps=800, batch=512)
+    torch.manual_seed(0)
+    net = MenuNetwork(2, 2, 12, False, s.low(torch.float32), s.high(torch.float32), (32, 32), "tanh",
+                      alloc_snap=0.01)
+    train.distil(net, s, cfg, torch.Generator().manual_seed(2), targets, "test")
+    student = GemNetMechanism(s, net, train.config_dict(cfg, s))
+    agree = (student(v).allocation - out.allocation).abs().amax((1, 2)).lt(1e-6).double().mean()
+    assert float(agree) > 0.8, float(agree)  # an untrained menu agrees on ~20%
 
 
 def test_certificate_refused_when_milp_fails(monkeypatch: pytest.MonkeyPatch):

@@ -54,9 +54,11 @@ exact up to float64 rounding (~1e-15).
 Adaptive grid: a cell failing (*) is cut in half along one dimension (``split``: by default the
 widest; optionally the cut, among all dimensions, whose halves pass most or shrink the candidate
 sets most) until it passes, reaches ``max_depth`` cuts, or the total reaches ``max_cells``;
-cells still failing go to the transform's MILP. A failing cell whose centre profile already
-over-allocates is not split (the menus are truly incompatible there, prices must change; splitting
-would only fill the conflict region with ever smaller cells). Skipping elements: elements outside S_i(Q)
+cells still failing go to the transform's MILP. A failing cell of at least half the maximum depth
+that over-allocates at a probe point (its centre or a corner, ``truly_conflicting``) is not split:
+the menus are truly incompatible there, prices must change, and splitting would only fill the
+conflict region with ever smaller cells (shallower cells are split on, so the MILP sees bounds
+tight enough to price the conflict out). Skipping elements: elements outside S_i(Q)
 never enter the check of Q.
 
 Discrete settings: cells are the single type profiles, bounds are exact, and (*) is "the
@@ -308,6 +310,30 @@ class CheckResult:
     wall_time: float
 
 
+def probe_points(cells: Cells, corners: int = 16) -> torch.Tensor:
+    """The centre and ``corners`` corners of every cell, [C, 1 + corners, n, m]: all 2^d corners
+    when 2^d <= ``corners``, else a fixed pseudo-random subset (the same for every cell)."""
+    lo, hi = cells.lo, cells.hi
+    d = lo[0].numel()
+    if 2 ** d <= corners:
+        bits = torch.tensor([[(c >> j) & 1 for j in range(d)] for c in range(2 ** d)], dtype=lo.dtype)
+    else:
+        bits = torch.randint(0, 2, (corners, d), generator=torch.Generator().manual_seed(0)).to(lo.dtype)
+    bits = bits.reshape(-1, *lo.shape[1:])
+    pts = lo.unsqueeze(1) + bits * (hi - lo).unsqueeze(1)
+    return torch.cat([((lo + hi) / 2).unsqueeze(1), pts], 1)
+
+
+def truly_conflicting(mech: GemNetMechanism, cells: Cells) -> torch.Tensor:
+    """Cells [C] (bool) in which the mechanism over-allocates at a probe point (the centre or a
+    corner, ``probe_points``): no refinement can certify them, only a price change can."""
+    pts = probe_points(cells)
+    C, P = pts.shape[:2]
+    flat = pts.reshape(C * P, *pts.shape[2:])
+    excess = over_allocation(mech(flat).allocation, mech.setting.unit_demand).reshape(C, P)
+    return (excess > TOLERANCE).any(1)
+
+
 def refine_and_check(mech: GemNetMechanism, cells: Cells, max_depth: int, max_cells: int,
                      lookahead: bool = False) -> CheckResult:
     """Check (*) on every cell, splitting failing cells (``split``) until they pass or hit the limits."""
@@ -324,11 +350,10 @@ def refine_and_check(mech: GemNetMechanism, cells: Cells, max_depth: int, max_ce
         bar.update(len(todo))
         total = sum(len(c) for c in done) + len(todo)
         can_split = (~ok) & (todo.depth < max_depth)
-        if can_split.any():  # a cell whose centre over-allocates is truly incompatible: MILP, not splits
-            rows = can_split.nonzero()[:, 0]
-            centre = (todo.lo[rows] + todo.hi[rows]) / 2
-            conflict = over_allocation(mech(centre).allocation, mech.setting.unit_demand) > TOLERANCE
-            can_split[rows[conflict]] = False
+        if can_split.any():  # a small truly incompatible cell goes to the MILP, not to more splits
+            rows = (can_split & (todo.depth >= max_depth // 2)).nonzero()[:, 0]
+            if len(rows):
+                can_split[rows[truly_conflicting(mech, todo.take(rows))]] = False
         room = max_cells - total
         if int(can_split.sum()) > room:  # not enough room: split nothing more
             can_split = torch.zeros_like(can_split)

@@ -15,15 +15,27 @@ Loss (per batch of fresh value profiles v ~ F, all bidders' menus from ``model.M
 lambda_t (the choice temperature) grows geometrically from ``temp_start`` to ``temp_end``
 (RochetNet uses a fixed 1000 for U[0,1] values); the multiplier lambda_g and penalty rho follow
 ``infozoo.core.lagrangian.AugmentedLagrangian``. At test time the choice is the hard argmax.
-Warm start (``warm_start="myerson"``, the default for continuous multi-bidder settings): before
-the loss above, the menu MLPs are regressed onto item-wise Myerson written as menus (every bundle
-at the sum of its items' threshold prices, plus a small gap; ``myerson_targets``). From random
-menus the penalised training settles in a grand-bundle-only menu (one element used, revenue
-~0.82 on 2x2, below Myerson's 0.833); from random deterministic bundles (``alloc_init``) it keeps
-items and bundles but climbs slowly (~0.72-0.78 after 4000 steps). From the Myerson menus it
-keeps a compatible menu with separate items and the bundle throughout and improves on it; the
-learned 2x2 menu for bidder 1 at b_2 = (1/2, 1/2) sells item 1 at ~0.66, item 2 at ~0.68 and the
-bundle at ~0.98, the shape GemNet's paper reports (0.622, 0.667, 0.942).
+Warm start. From random menus the penalised training settles in a grand-bundle-only menu (one
+element used, revenue ~0.82 on 2x2, below item-wise Myerson's 0.833). So the menu MLPs are first
+regressed onto the menus of an exactly SP, compatible mechanism (``distil``), then trained as
+above at a small learning rate:
+- ``warm_start="lottery-ama"`` (the default for continuous multi-bidder settings): a Lottery AMA
+  (Curry, Sandholm & Dickerson) is trained first (~70 s on 2x2) and its induced menus are the
+  targets: given b_{-i}, bidder i may buy lottery a's share a_i at (1/w_i)[max_a' S^{-i}(a') -
+  S^{-i}(a)], S^{-i}(a) = sum_{j != i} w_j <b_j, a_j> + lambda(a) (``teacher_targets`` keeps the K
+  most used lotteries). Any AMA's induced menus are compatible (every bidder's best element is
+  the AMA's argmax), and GemNet's menus are strictly richer, so the AMA is a feasible point of
+  GemNet's problem. On 2x2 the distilled menus keep 0.873 of the teacher's 0.874 but
+  over-allocate on 0.6% of profiles (the teacher's boundaries coincide for both bidders, and the
+  student's price errors open conflicts there); training with ``choice_margin`` then opens
+  unsold bands at those boundaries (0.856 at margin 0.01, 0.853 at 0.02, before the transform).
+- ``warm_start="myerson"``: item-wise Myerson written as menus (every bundle at the sum of its
+  items' threshold prices, plus a gap; ``myerson_targets``): 0.822-0.839 on 2x2; the learned menu
+  for bidder 1 at b_2 = (1/2, 1/2) sells item 1 at ~0.66, item 2 at ~0.68 and the bundle at ~0.98,
+  the shape GemNet's paper reports (0.622, 0.667, 0.942).
+A learning rate of 1e-3 after the warm start loses most of the teacher's advantage (0.837 at
+margin 0.02 from the Lottery AMA start; Adam's first steps move every weight by ~lr); 2e-4
+decaying to 2e-5 keeps it (0.853).
 With n = 1 there is nothing to over-allocate (g = 0) and this is RochetNet: a menu of K lotteries
 trained by Adam, as in Duetting et al. After training, ``transform.transform`` changes prices
 (only prices) so that menus are compatible everywhere, and ``certify.certify`` proves it.
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +61,7 @@ from infozoo.envs.auction.settings import AuctionSetting, from_dict
 from infozoo.solvers.gemnet.model import CERTIFICATE, GemNetMechanism, MenuNetwork, PriceGrid
 
 KIND = "gemnet"
+WARM_TEACHERS = ("lottery-ama", "amenunet")  # registered menu-based solvers a warm start may distil
 
 
 @dataclass
@@ -71,7 +85,8 @@ class Config:
     rho_every: int = 1000  # steps between rho increases
     lam_every: int = 50  # steps between multiplier updates
     choice_margin: float = 0.0  # > 0: penalise over-allocation by elements within this gap (x range) of the best
-    warm_start: str = "none"  # "myerson": first distil item-wise Myerson menus (uniform values, n > 1)
+    warm_start: str = "none"  # "myerson" or a menu-based solver (WARM_TEACHERS) to distil first (n > 1)
+    teacher_dir: str = ""  # warm start from this saved teacher checkpoint instead of training one
     warm_steps: int = 1500  # distillation steps of the warm start
     warm_gap: float = 0.02  # the warm-start menus' threshold prices are raised by this (x range)
     transform: bool = True  # run the price transform + certificate after training
@@ -111,16 +126,15 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
     grid = {4: 8, 6: 4}.get(n * m, 2)
     # tanh and narrow nets keep the menus' Lipschitz constants, hence the cell bounds and the MILP,
     # small enough to certify on a CPU (ReLU 128x128 menus left 80k failing cells on 2x2).
-    # warm_start: from item-wise Myerson menus (see the module docstring); choice_margin trains the
-    # utility margin the certificate needs; alloc_snap makes near-0/1 allocations exact, so an
-    # element selling item 2 does not also give away 0.001 of item 1 (such leakage failed
-    # condition (*) on ~10^4 cells of a 2x2 menu by a slack of ~1e-4). Measured on 2x2 (2-core CPU):
-    # margin 0.05 certifies with 29,776 cells and one MILP in 70 s, revenue 0.822 (train 563 s);
-    # margin 0.02 reaches 0.835 before the transform but its certificate did not finish in 600k cells
+    # warm_start: see the module docstring; choice_margin trains the utility margin the certificate
+    # needs; alloc_snap makes near-0/1 allocations exact, so an element selling item 2 does not
+    # also give away 0.001 of item 1 (such leakage failed condition (*) on ~10^4 cells of a 2x2
+    # menu by a slack of ~1e-4). Measured on 2x2 (2-core CPU): Lottery AMA start, margin 0.02:
+    # certified with 153k cells and one MILP (transform 416 s), revenue 0.852 (train ~10 min).
     return Config(menu_size=128 if full else 32, hidden=(128, 128) if full else (64, 64), activation="tanh",
                   steps=8000 * (5 if full else 1), batch=2048 if full else 1024, grid=grid, rho=300.0,
-                  lr=1e-3, lr_end=1e-4, temp_start=2000.0, temp_end=2000.0, choice_margin=0.05,
-                  warm_start="myerson", warm_gap=0.05, alloc_snap=0.01, max_depth=24,
+                  lr=2e-4, lr_end=2e-5, temp_start=2000.0, temp_end=2000.0, choice_margin=0.02,
+                  warm_start="lottery-ama", warm_steps=4000, warm_gap=0.05, alloc_snap=0.01, max_depth=24,
                   max_cells=1_500_000 if full else 600_000, seed=seed,
                   profile=profile)
 
@@ -137,15 +151,19 @@ def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict
     net = MenuNetwork(setting.bidders, setting.items, cfg.menu_size, setting.unit_demand,
                       setting.low(dtype), setting.high(dtype), tuple(cfg.hidden), cfg.activation,
                       cfg.alloc_sharpness, cfg.alloc_init, cfg.alloc_snap).to(dtype)
-    if cfg.warm_start == "myerson":
-        distil_myerson(net, setting, cfg, g)
+    log: dict[str, Any] = {"revenue": [], "incompatibility": []}
+    if cfg.warm_start != "none":
+        t0 = time.perf_counter()
+        teacher = warm_start(net, setting, cfg, g)
+        log["warm_start"] = {"kind": cfg.warm_start, "time": time.perf_counter() - t0,
+                             "teacher_dir": cfg.teacher_dir or None,
+                             "teacher_report": getattr(teacher, "report", None)}
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     decay = (cfg.lr_end / cfg.lr) ** (1 / max(cfg.steps - 1, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, decay)
     al = AugmentedLagrangian(1, rho=cfg.rho, rho_growth=cfg.rho_growth, rho_every=cfg.rho_every,
                              update_every=cfg.lam_every)
     vrange = float((setting.high() - setting.low()).max())
-    log: dict[str, Any] = {"revenue": [], "incompatibility": []}
     bar = progress(range(cfg.steps), desc=f"{cfg.kind} {setting.name}")
     for step in bar:
         v = setting.sample(cfg.batch, g, dtype=dtype)
@@ -206,20 +224,26 @@ def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, ga
     return alloc.expand(v.shape[0], n, -1, -1), beta
 
 
-def distil_myerson(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Generator) -> None:
-    """Warm start: regress every bidder's menu-MLP outputs onto ``myerson_targets`` (allocation
-    logits +-6 for in / out of the bundle, unit-demand: 6 for the item and 0 for the rest; price
-    logits softplus^{-1}(beta / scale)) for ``warm_steps`` Adam steps. GemNet training then starts
-    from an exactly compatible mechanism with item-wise Myerson's revenue and improves on it."""
+def distil(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Generator,
+           targets: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], desc: str) -> None:
+    """Warm start: regress every bidder's menu-MLP outputs onto target menus ``targets(v)`` (alloc
+    [B, n, K, m] in [0, 1], prices [B, n, K]) for ``warm_steps`` Adam steps. Allocation targets
+    become logits (additive: logit(a) with a clipped to [e, 1 - e], e = sigmoid(-6), so 0/1 give
+    -+6; unit-demand: log a_j - log(1 - sum_j a_j) against the dummy's 0, both clipped at e),
+    prices softplus^{-1}(beta / scale)."""
     if setting.discrete or setting.bidders == 1:
-        raise ValueError("warm_start='myerson' needs a continuous (uniform) setting with several bidders")
+        raise ValueError(f"warm_start={cfg.warm_start!r} needs a continuous setting with several bidders")
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in progress(range(cfg.warm_steps), desc="warm start (item-wise Myerson menus)"):
+    e = torch.sigmoid(torch.tensor(-6.0))
+    for _ in progress(range(cfg.warm_steps), desc=desc):
         v = setting.sample(cfg.batch, g, dtype=torch.float32)
-        alloc, beta = myerson_targets(setting, v, net.K, cfg.warm_gap)
-        logit_a = 12 * alloc - 6
+        alloc, beta = (t.float() for t in targets(v))
         if setting.unit_demand:
-            logit_a = torch.cat([6 * alloc, torch.zeros_like(alloc[..., :1])], -1)
+            rest = (1 - alloc.sum(-1, keepdim=True)).clamp(min=e)
+            logit_a = torch.cat([alloc.clamp(min=e).log() - rest.log(), torch.zeros_like(rest)], -1)
+        else:
+            a = alloc.clamp(e, 1 - e)
+            logit_a = a.log() - (1 - a).log()
         logit_p = torch.log(torch.expm1((beta / net.price_scale).clamp(min=1e-3)))
         x = net.normalise(v)
         loss = torch.zeros(())
@@ -231,6 +255,51 @@ def distil_myerson(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: to
         opt.zero_grad()
         loss.backward()
         opt.step()
+
+
+def teacher_targets(teacher: Any, setting: AuctionSetting, menu_size: int, g: torch.Generator,
+                    profiles: int = 20_000) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Target menus from a trained menu-based mechanism ``teacher`` (the ``menus(bids)`` contract,
+    e.g. an affine maximizer, whose induced menu for bidder i prices lottery a at
+    (1/w_i)[max_a' S^{-i}(a') - S^{-i}(a)]). Its elements are ranked by how often bidders take
+    them on ``profiles`` random profiles and the ``menu_size`` most used are kept (cycled, each
+    further copy priced 0.05 x range higher, if the teacher has fewer); prices are capped at the
+    largest bundle value + 0.1 x range (such elements are never bought)."""
+    v = setting.sample(profiles, g, dtype=torch.float64)
+    alloc, price = teacher.menus(v)  # [P, n, K_T, m], [P, n, K_T]
+    pick = ((v.unsqueeze(2) * alloc).sum(-1) - price).argmax(-1)  # [P, n]
+    counts = torch.bincount(pick.flatten(), minlength=alloc.shape[2])
+    order = torch.argsort(-counts.to(torch.float64), stable=True)
+    k = torch.arange(menu_size)
+    keep = order[k % len(order)]
+    rng = float((setting.high() - setting.low()).max())
+    offset = 0.05 * rng * (k // len(order)).to(torch.float64)
+    cap = float(setting.high().sum(-1).max()) + 0.1 * rng
+
+    def targets(bids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            a, p = teacher.menus(bids.to(torch.float64))
+        return a[:, :, keep], (p[:, :, keep] + offset).clamp(max=cap)
+
+    return targets
+
+
+def warm_start(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Generator) -> Any:
+    """Run the configured warm start (see the module docstring); returns the teacher (or None)."""
+    if cfg.warm_start == "myerson":
+        distil(net, setting, cfg, g, lambda v: myerson_targets(setting, v, net.K, cfg.warm_gap),
+               "warm start (item-wise Myerson menus)")
+        return None
+    from infozoo import registry
+
+    module = registry.load("solver", cfg.warm_start)
+    if cfg.teacher_dir:
+        teacher = module.load(cfg.teacher_dir)
+    else:
+        teacher = module.fit(setting, module.default_config(setting, cfg.profile, cfg.seed))
+    distil(net, setting, cfg, g, teacher_targets(teacher, setting, net.K, g),
+           f"warm start ({cfg.warm_start} menus)")
+    return teacher
 
 
 def incompatibility(w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -274,6 +343,8 @@ def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanis
     mech = GemNetMechanism(setting, net, config_dict(cfg, setting))
     mech.report = {"train_time": train_time, "train_revenue_last": log["revenue"][-1],
                    "train_incompatibility_last": log["incompatibility"][-1]}
+    if "warm_start" in log:  # train_time includes the warm start (and training the teacher)
+        mech.report["warm_start"] = log["warm_start"]
     if cfg.transform:
         transform(mech, cfg)
     mech.report["over_allocation_random"] = verify_random(mech, cfg.verify_profiles, seed=cfg.seed + 7)
@@ -287,8 +358,9 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"unknown solver {cfg.solver!r}; valid: highs, cbc")
     if cfg.grid < 1:
         raise ValueError(f"grid must be >= 1 cell per dimension, got {cfg.grid}")
-    if cfg.warm_start not in ("none", "myerson"):
-        raise ValueError(f"unknown warm_start {cfg.warm_start!r}; valid: none, myerson")
+    if cfg.warm_start not in ("none", "myerson", *WARM_TEACHERS):
+        raise ValueError(f"unknown warm_start {cfg.warm_start!r}; valid: none, myerson, "
+                         f"{', '.join(WARM_TEACHERS)}")
 
 
 def config_dict(cfg: Config, setting: AuctionSetting) -> dict[str, Any]:

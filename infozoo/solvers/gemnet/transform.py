@@ -16,10 +16,17 @@ prices do (skipping). For such a cell Q and bidder i let l be the element with t
 bound (the *leader*, fixed from the current prices), and R the elements that may still beat it:
 u-high^k + Delta [k free] >= u-low^l - Delta [l free]. Variables and constraints per (Q, i):
 
-    c_k in {0, 1}   (k in R, k may be chosen in Q)
-    u-high^k - x^k - (u-low^l - x^l) + eps <= M c_k           (c_k = 0 only if l beats k on Q)
-    A_ij >= alpha-bar_ij^k c_k,  A_ij >= alpha-bar_ij^l        (A_ij bounds bidder i's load)
+    c_k in {0, 1}   (k in R + {l}, k may be chosen in Q)
+    u-high^k - x^k - (u-low^l - x^l) + eps <= M c_k           (k != l: c_k = 0 only if l beats k on Q)
+    u-high^l - x^l - u-low^r + eps <= M c_l                   (c_l = 0 only if r beats l on Q)
+    A_ij >= alpha-bar_ij^k c_k                                (A_ij bounds bidder i's load)
     sum_i A_ij <= 1                                           (condition (*), every item j)
+
+where r is the element of largest lower bound among those whose price is not free (the null
+element at worst, u = 0), so a leader that truly over-allocates with the other bidder's choice
+can be priced out (a leader whose price is not free has c_l = 1 fixed). Every exclusion is
+by an element that beats the excluded one on all of Q, so the soundness argument below holds
+whether or not the beating element itself stays a candidate.
 
 (terms of elements whose price is not free, or whose candidacy cannot change, are constants).
 With two additive bidders, cells that pass the certificate's pair condition (**) at the current
@@ -77,6 +84,7 @@ big-M terms the LP relaxation is the lottery relaxation over the menu, which kee
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -244,8 +252,19 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
                 f = (i, pc, k)
                 return xp[f] - xm[f] if f in xp else 0
             A = [pulp.LpVariable(f"A_{q}_{i}_{j}", 0, 1) for j in range(m)]
-            for j in range(m):
-                prob += A[j] >= float(ahi[lead, j])
+            if bool(is_free[lead]):  # the leader may be priced out below the best fixed-price element r
+                fixed = torch.where(is_free, torch.full_like(ulo, -math.inf), ulo)
+                ref = int(fixed.argmax())
+                cl = pulp.LpVariable(f"c_{q}_{i}_{lead}", cat="Binary")
+                n_bin += 1
+                gap = float(uhi[lead] - ulo[ref])
+                prob += gap - xvar(lead) + EPS <= (abs(gap) + delta_max + 1) * cl
+                for j in range(m):
+                    if float(ahi[lead, j]) > 0:
+                        prob += A[j] >= float(ahi[lead, j]) * cl
+            else:
+                for j in range(m):
+                    prob += A[j] >= float(ahi[lead, j])
             for k in rel:
                 gap = float(uhi[k] - ulo[lead])
                 if not (bool(is_free[k]) or bool(is_free[lead])):
