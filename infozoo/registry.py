@@ -199,7 +199,13 @@ def make_mechanism(spec: Any, setting: Any, **kwargs: Any) -> Any:
         if (("solver", name)) not in _ENTRIES:
             raise ValueError(f"unknown trainable mechanism {name!r} in {spec!r}; valid: "
                              f"{', '.join(names('solver'))}")
-        return load("solver", name).load(path)
+        model = load("solver", name).load(path)
+        trained = getattr(model, "setting", None)
+        if hasattr(trained, "to_dict") and hasattr(setting, "to_dict") and trained.to_dict() != setting.to_dict():
+            raise ValueError(f"checkpoint {path!r} was trained on setting "
+                             f"{getattr(trained, 'name', None) or trained.to_dict()!r}, not on "
+                             f"{getattr(setting, 'name', None) or setting.to_dict()!r}; evaluate it on its own setting")
+        return model
     entry = get("mechanism", name)
     domain = getattr(setting, "domain", None)
     if domain is not None and entry.domain and entry.domain != domain:

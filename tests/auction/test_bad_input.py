@@ -93,3 +93,15 @@ def test_cli_bad_input_exits_2_with_one_line(capsys):
 def test_setting_of_another_domain_is_refused():
     with pytest.raises(ValueError, match="expected a setting of the auction domain.*additive-2x2-uniform"):
         infozoo.make("auction-v0", setting="dm-1buyer-uniform")
+
+
+def test_checkpoint_of_another_setting_is_refused(tmp_path):
+    import dataclasses
+
+    from infozoo.baselines.auction.ama import vvca
+
+    ama = dataclasses.replace(vvca(load_setting("additive-2x2-uniform")), kind="lottery-ama")
+    ama.save(tmp_path / "vvca")
+    with pytest.raises(ValueError, match="trained on setting 'additive-2x2-uniform', not on 'unit-2x2-uniform'"):
+        make_mechanism(f"lottery-ama:{tmp_path / 'vvca'}", load_setting("unit-2x2-uniform"))
+    assert make_mechanism(f"lottery-ama:{tmp_path / 'vvca'}", load_setting("additive-2x2-uniform")) is not None

@@ -295,6 +295,9 @@ def warm_start(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.
     module = registry.load("solver", cfg.warm_start)
     if cfg.teacher_dir:
         teacher = module.load(cfg.teacher_dir)
+        if teacher.setting.to_dict() != setting.to_dict():
+            raise ValueError(f"teacher_dir {cfg.teacher_dir!r} holds a {cfg.warm_start} trained on "
+                             f"{teacher.setting.name!r}, not on {setting.name!r}")
     else:
         teacher = module.fit(setting, module.default_config(setting, cfg.profile, cfg.seed))
     distil(net, setting, cfg, g, teacher_targets(teacher, setting, net.K, g),

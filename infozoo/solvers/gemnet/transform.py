@@ -209,6 +209,9 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
     delta_max = cfg.max_change * float(s.high().max())
     x_out = torch.zeros_like(mech.delta)
     fail = res.cells.take(res.failing)
+    if len(fail) > cfg.milp_max_binaries:  # every failing cell needs at least one binary: refuse early
+        return ({"kind": "continuous price change", "status": "Too large", "failing_cells": len(fail),
+                 "limit": cfg.milp_max_binaries, "build_time": time.perf_counter() - t0}, x_out)
     fb = cell_bounds(mech, fail)
     free: set[tuple[int, int, int]] = set()
     for i in range(n):
