@@ -275,6 +275,25 @@ def test_interval_bounds_contain_the_menu(name, activation):
             assert bool((b[:, i] >= b_lo - 1e-12).all() and (b[:, i] <= b_hi + 1e-12).all())
 
 
+def test_unit_demand_snap_keeps_shares_feasible_and_bounded():
+    """Snapping the softmax shares (0.05 of either end to exactly 0 / 1) keeps every element's
+    shares summing to at most 1, produces exact zeros, and the interval bounds still hold."""
+    s = NAMED_SETTINGS["unit-2x2-uniform"]()
+    torch.manual_seed(0)
+    net = MenuNetwork(2, 2, 16, True, s.low(), s.high(), (16, 16), "tanh", alloc_sharpness=4.0,
+                      alloc_snap=0.05).double()
+    g = torch.Generator().manual_seed(2)
+    centre = s.sample(16, g)
+    lo, hi = (centre - 0.02).clamp(0, 1), (centre + 0.02).clamp(0, 1)
+    a_lo, a_hi, _, _ = net.interval_menu(0, lo, hi)
+    for _ in range(20):
+        v = lo + torch.rand(lo.shape, generator=g, dtype=torch.float64) * (hi - lo)
+        a, _ = net(v)
+        assert float(a.sum(-1).max()) <= 1 + 1e-12
+        assert bool((a[:, 0] >= a_lo - 1e-12).all() and (a[:, 0] <= a_hi + 1e-12).all())
+    assert bool((a == 0).any())
+
+
 def test_mean_value_bounds_are_sound_and_tighter_than_ibp():
     from infozoo.solvers.gemnet.model import ibp_forward, mean_value_forward
 

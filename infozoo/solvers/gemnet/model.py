@@ -114,11 +114,17 @@ class MenuNetwork(nn.Module):
     def alloc(self, logits: torch.Tensor) -> torch.Tensor:
         z = self.alloc_sharpness * logits
         if self.unit_demand:
-            return torch.softmax(z, dim=-1)[..., : self.m]
-        # sigmoid with its last ``snap`` of either end snapped to exactly 0 / 1 (monotone, so interval
-        # bounds still apply): saturated elements are exact bundles and never over-allocate by
-        # rounding (e.g. 1 - 1e-13 for one bidder plus 2e-12 for another)
-        return ((torch.sigmoid(z) - self.snap) / (1 - 2 * self.snap)).clamp(0, 1)
+            return self.snapped(torch.softmax(z, dim=-1)[..., : self.m])
+        return self.snapped(torch.sigmoid(z))
+
+    def snapped(self, a: torch.Tensor) -> torch.Tensor:
+        """a in [0, 1] with its last ``snap`` of either end snapped to exactly 0 / 1:
+        clamp((a - snap) / (1 - 2 snap), 0, 1). Monotone, so interval bounds still apply, and
+        saturated elements are exact bundles that never over-allocate by rounding (e.g. 1 - 1e-13
+        for one bidder plus 2e-12 for another). Unit-demand shares keep sum_j <= 1: with k >= 2
+        shares above snap the sum is at most (1 - k snap) / (1 - 2 snap) <= 1, with one it is
+        clamped at 1."""
+        return ((a - self.snap) / (1 - 2 * self.snap)).clamp(0, 1)
 
     def price(self, logits: torch.Tensor) -> torch.Tensor:
         return self.price_scale * nn.functional.softplus(logits)
@@ -170,7 +176,7 @@ class MenuNetwork(nn.Module):
         lh = zh[:, :KA].reshape(C, self.K, self.A)
         if self.unit_demand:
             a_lo, a_hi = softmax_bounds(self.alloc_sharpness * ll, self.alloc_sharpness * lh)
-            a_lo, a_hi = a_lo[..., : self.m], a_hi[..., : self.m]
+            a_lo, a_hi = self.snapped(a_lo[..., : self.m]), self.snapped(a_hi[..., : self.m])
         else:
             a_lo, a_hi = self.alloc(ll), self.alloc(lh)
         b_lo, b_hi = self.price(zl[:, KA:]), self.price(zh[:, KA:])
