@@ -130,7 +130,8 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
     # needs; alloc_snap makes near-0/1 allocations exact, so an element selling item 2 does not
     # also give away 0.001 of item 1 (such leakage failed condition (*) on ~10^4 cells of a 2x2
     # menu by a slack of ~1e-4). Measured on 2x2 (2-core CPU): Lottery AMA start, margin 0.02:
-    # certified with 153k cells and one MILP (transform 416 s), revenue 0.852 (train ~10 min).
+    # seed 0 certified with 153k cells and one MILP (transform 444 s), revenue 0.852 (train 617 s);
+    # seed 1 not (0.850; 28,566 cells still failing, the MILP over the 60k-binary cap).
     return Config(menu_size=128 if full else 32, hidden=(128, 128) if full else (64, 64), activation="tanh",
                   steps=8000 * (5 if full else 1), batch=2048 if full else 1024, grid=grid, rho=300.0,
                   lr=2e-4, lr_end=2e-5, temp_start=2000.0, temp_end=2000.0, choice_margin=0.02,
