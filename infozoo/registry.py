@@ -204,7 +204,7 @@ def make_mechanism(spec: Any, setting: Any, **kwargs: Any) -> Any:
         if hasattr(trained, "to_dict") and hasattr(setting, "to_dict") and trained.to_dict() != setting.to_dict():
             raise ValueError(f"checkpoint {path!r} was trained on setting "
                              f"{getattr(trained, 'name', None) or trained.to_dict()!r}, not on "
-                             f"{getattr(setting, 'name', None) or setting.to_dict()!r}; evaluate it on its own setting")
+                             f"{getattr(setting, 'name', None) or setting.to_dict()!r}; use it with its own setting")
         return model
     entry = get("mechanism", name)
     domain = getattr(setting, "domain", None)

@@ -293,13 +293,10 @@ def warm_start(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.
         return None
     from infozoo import registry
 
-    module = registry.load("solver", cfg.warm_start)
-    if cfg.teacher_dir:
-        teacher = module.load(cfg.teacher_dir)
-        if teacher.setting.to_dict() != setting.to_dict():
-            raise ValueError(f"teacher_dir {cfg.teacher_dir!r} holds a {cfg.warm_start} trained on "
-                             f"{teacher.setting.name!r}, not on {setting.name!r}")
+    if cfg.teacher_dir:  # loaded like ``eval --mechanism NAME:DIR``, which refuses another setting
+        teacher = registry.make_mechanism(f"{cfg.warm_start}:{cfg.teacher_dir}", setting)
     else:
+        module = registry.load("solver", cfg.warm_start)
         teacher = module.fit(setting, module.default_config(setting, cfg.profile, cfg.seed))
     distil(net, setting, cfg, g, teacher_targets(teacher, setting, net.K, g),
            f"warm start ({cfg.warm_start} menus)")

@@ -199,6 +199,12 @@ def continuous_summary(mech: GemNetMechanism, res: CheckResult, cfg: Any, per_di
 # ---- continuous settings ---------------------------------------------------------------------------
 
 
+def too_large(cfg: Any, t0: float, **counts: int) -> dict[str, Any]:
+    """The status of a price-change MILP refused for size (the mechanism stays uncertified)."""
+    return {"kind": "continuous price change", "status": "Too large", **counts,
+            "limit": cfg.milp_max_binaries, "build_time": time.perf_counter() - t0}
+
+
 def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[dict[str, Any], torch.Tensor]:
     """Build and solve the price-change MILP of the module docstring; returns (status, x)."""
     import pulp
@@ -210,8 +216,7 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
     x_out = torch.zeros_like(mech.delta)
     fail = res.cells.take(res.failing)
     if len(fail) > cfg.milp_max_binaries:  # every failing cell needs at least one binary: refuse early
-        return ({"kind": "continuous price change", "status": "Too large", "failing_cells": len(fail),
-                 "limit": cfg.milp_max_binaries, "build_time": time.perf_counter() - t0}, x_out)
+        return too_large(cfg, t0, failing_cells=len(fail)), x_out
     fb = cell_bounds(mech, fail)
     free: set[tuple[int, int, int]] = set()
     for i in range(n):
@@ -260,6 +265,8 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
                 ref = int(fixed.argmax())
                 cl = pulp.LpVariable(f"c_{q}_{i}_{lead}", cat="Binary")
                 n_bin += 1
+                if n_bin > cfg.milp_max_binaries:
+                    return too_large(cfg, t0, binaries=n_bin, free_prices=len(free)), x_out
                 gap = float(uhi[lead] - ulo[ref])
                 prob += gap - xvar(lead) + EPS <= (abs(gap) + delta_max + 1) * cl
                 for j in range(m):
@@ -278,9 +285,7 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
                 ck = pulp.LpVariable(f"c_{q}_{i}_{k}", cat="Binary")
                 n_bin += 1
                 if n_bin > cfg.milp_max_binaries:
-                    return ({"kind": "continuous price change", "status": "Too large",
-                             "binaries": n_bin, "limit": cfg.milp_max_binaries, "free_prices": len(free),
-                             "build_time": time.perf_counter() - t0}, x_out)
+                    return too_large(cfg, t0, binaries=n_bin, free_prices=len(free)), x_out
                 M = abs(gap) + 2 * delta_max + 1
                 prob += gap - xvar(k) + xvar(lead) + EPS <= M * ck
                 for j in range(m):
