@@ -70,7 +70,46 @@ def test_misreport_search_ascends_and_stays_in_the_support():
     with torch.no_grad():
         gain = misreport_utility(model, v, mis, 7.0) - misreport_utility(model, v, start, 7.0)
     assert float(gain.mean()) > 0
+    assert float(gain.min()) >= 0  # the best iterate is kept, so no bidder ends below its start
     assert all(p.requires_grad for p in model.parameters())  # the search leaves the network trainable
+
+
+def test_misreport_search_keeps_the_best_iterate_not_the_last():
+    """At a large step size Adam's last iterate circles the maximiser; the search must return
+    the best point it visited (the regret the training penalises is then not understated)."""
+    setting = NAMED_SETTINGS["additive-2x2-uniform"]()
+    torch.manual_seed(7)
+    model = RegretNetModel(2, 2, False, 16, 2)
+    for p in model.parameters():  # large weights: a bumpy utility with interior maxima
+        p.data.mul_(5)
+    g = torch.Generator().manual_seed(8)
+    v = setting.sample(256, g, dtype=torch.float32)
+    low, high = setting.low(torch.float32), setting.high(torch.float32)
+    start = low + torch.rand(v.shape, generator=g) * (high - low)
+    best = find_misreports(model, v, start, low, high, 20, 0.5, 1.0)
+    # replay the same search and record the utility of every iterate
+    mis, seen = start.clone().requires_grad_(True), []
+    opt = torch.optim.Adam([mis], lr=0.5)
+    for k in range(21):
+        u = misreport_utility(model, v, mis, 1.0)
+        seen.append(u.detach())
+        if k < 20:
+            opt.zero_grad()
+            (-u.sum()).backward()
+            opt.step()
+            with torch.no_grad():
+                mis.copy_(torch.maximum(torch.minimum(mis, high), low))
+    seen = torch.stack(seen)  # [iterates, B, n]
+    with torch.no_grad():
+        got = misreport_utility(model, v, best, 1.0)
+    torch.testing.assert_close(got, seen.amax(0))
+    assert bool((seen.amax(0) > seen[-1] + 1e-6).any())  # here the last iterate is not the best
+
+
+def test_full_profile_is_cpu_sized_for_small_settings_only():
+    small = regretnet.default_config(NAMED_SETTINGS["additive-2x2-uniform"](), profile="full")
+    large = regretnet.default_config(NAMED_SETTINGS["additive-2x3-uniform"](), profile="full")
+    assert small.steps == 20_000 and small.train_size == 32_768 and large.steps == 100_000
 
 
 def test_training_raises_revenue_and_round_trips(tmp_path):

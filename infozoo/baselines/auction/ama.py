@@ -85,6 +85,17 @@ def deterministic_allocations(n: int, m: int, unit_demand: bool = False, limit: 
     return torch.stack(rows)
 
 
+def cycled_allocations(setting: AuctionSetting, K: int) -> torch.Tensor | None:
+    """K starting menu elements [K, n, m] that cycle through every deterministic feasible
+    allocation, or None when there are more than 4K of them (then no element can be favoured).
+    The common start of both trainable AMAs: with a boost per unsold item it is VCG with reserves."""
+    n, m = setting.shape
+    if (n + 1) ** m > 4 * K:
+        return None
+    det = deterministic_allocations(n, m, setting.unit_demand)
+    return det[torch.arange(K) % det.shape[0]].float()
+
+
 # ---- the mechanism ----------------------------------------------------------------------------
 
 
@@ -223,6 +234,7 @@ class AMATrainConfig:
     batch: int = 4096  # valuation profiles per step
     lr: float = 0.03  # Adam learning rate (cosine-decayed to lr * lr_final)
     lr_final: float = 0.05  # final learning rate as a fraction of lr
+    warmup: int = 0  # steps of linear learning-rate warm-up before the cosine decay
     temperature: float = 500.0  # softmax temperature over affine welfare in value-range units
     temperature_start: float = 100.0  # initial temperature, raised geometrically to ``temperature``
     val_size: int = 16384  # held-out profiles for picking the best hard-argmax checkpoint
@@ -234,6 +246,14 @@ class AMATrainConfig:
 def default_device() -> str:
     """The device the full profile trains on: a GPU when torch sees one, else the CPU."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def step_size_factor(step: int, config: AMATrainConfig) -> float:
+    """Adam's step size at ``step`` as a fraction of ``config.lr``: a linear warm-up over
+    ``config.warmup`` steps (AMenuNet's recipe), then a cosine decay to ``config.lr_final``."""
+    warm = min(1.0, (step + 1) / config.warmup) if config.warmup > 0 else 1.0
+    cosine = 0.5 * (1 + math.cos(math.pi * min(step, config.steps) / max(config.steps, 1)))
+    return warm * (config.lr_final + (1 - config.lr_final) * cosine)
 
 
 AMAParams = Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # -> menu, weights, boosts
@@ -256,7 +276,12 @@ def train_ama(setting: AuctionSetting, module: torch.nn.Module, params: AMAParam
     module.to(device)
     val = setting.sample(config.val_size, g_val, dtype=torch.float32).to(device)
     opt = torch.optim.Adam(module.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(config.steps, 1), eta_min=config.lr * config.lr_final)
+    if config.warmup > 0:
+        sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: step_size_factor(t, config))
+    else:  # torch's recursive cosine: keeps runs without warm-up bit-identical to earlier versions
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(config.steps, 1),
+                                                           eta_min=config.lr * config.lr_final)
     best: tuple[float, Any] = (-math.inf, None)
     t0 = time.perf_counter()
     history = []

@@ -26,8 +26,8 @@ import torch
 from infozoo.baselines.auction.ama import (
     AffineMaximizer,
     AMATrainConfig,
+    cycled_allocations,
     default_device,
-    deterministic_allocations,
     feasible_lottery,
     load_ama,
     train_ama,
@@ -68,9 +68,8 @@ class LotteryMenu(torch.nn.Module):
         K = config.menu_size
         g = torch.Generator().manual_seed(config.seed)
         bidder = torch.randn(K, n + 1, m, generator=g) * config.init_scale
-        det = deterministic_allocations(n, m, setting.unit_demand) if (n + 1) ** m <= 4 * K else None
+        det = cycled_allocations(setting, K)
         if det is not None:  # every element starts near a deterministic allocation (cycling through them)
-            det = det[torch.arange(K) % det.shape[0]].float()
             owner = torch.cat([det, (1 - det.sum(1, keepdim=True))], dim=1)  # [K, n+1, m]
             bidder += config.sharp * (2 * owner - 1)
         self.bidder_logits = torch.nn.Parameter(bidder)
