@@ -30,6 +30,7 @@ def tiny_config(setting, **kw) -> train.Config:
     cfg.menu_size, cfg.hidden, cfg.steps, cfg.batch = 6, (16, 16), 30, 128
     cfg.grid, cfg.max_depth, cfg.max_cells, cfg.verify_profiles = 2, 2, 2000, 1000
     cfg.warm_steps = 50
+    cfg.menu_grid = 0  # continuous menus unless a test asks for a grid (the default 2x2 grid is 32^4 cells)
     if cfg.warm_start != "none":
         cfg.warm_start = "myerson"  # the default Lottery AMA teacher takes ~1 min to train
     for k, v in kw.items():
@@ -38,13 +39,14 @@ def tiny_config(setting, **kw) -> train.Config:
 
 
 def constant_menu(setting, allocs: list[list[float]], prices: list[float], grid: int = 2,
-                  max_change: float = 0.3) -> tuple[GemNetMechanism, train.Config]:
+                  max_change: float = 0.3, menu_grid: int = 0) -> tuple[GemNetMechanism, train.Config]:
     """A mechanism whose menus do not depend on the others' bids: element k allocates
     allocs[k] (exactly, via saturated logits) at price prices[k] for every bidder."""
     K = len(allocs)
-    cfg = tiny_config(setting, menu_size=K, grid=grid, max_change=max_change, max_depth=0, hidden=(4,))
+    cfg = tiny_config(setting, menu_size=K, grid=grid, max_change=max_change, max_depth=0, hidden=(4,),
+                      menu_grid=menu_grid)
     net = MenuNetwork(setting.bidders, setting.items, K, setting.unit_demand, setting.low(),
-                      setting.high(), (4,)).double()
+                      setting.high(), (4,), menu_grid=menu_grid).double()
     with torch.no_grad():
         for seq in net.nets:
             last = seq[-1]

@@ -61,6 +61,15 @@ conflict region with ever smaller cells (shallower cells are split on, so the MI
 tight enough to price the conflict out). Skipping elements: elements outside S_i(Q)
 never enter the check of Q.
 
+Piecewise-constant menus (``menu_grid`` G > 0, ``check_grid``): the network reads b_{-i} only
+through its cell of a G-per-dimension grid, so in a product cell Q = Q_1 x ... x Q_n of that grid
+every bidder's menu is constant and its choice depends on v_i in Q_i alone: the bidders choose
+independently, and (*) with the exact sets S_i(Q) = {elements taken somewhere in Q_i} is
+necessary and sufficient. Utilities are affine in v_i, so u-low = <lo, alpha> - p and
+u-high = <hi, alpha> - p over a box are exact per element; where several elements are candidates
+the own box is cut (``refine_own``) until the cell passes, its conflict is certain, or
+``own_depth`` cuts. No Lipschitz bound enters: the certificate is exact up to that refinement.
+
 Discrete settings: cells are the single type profiles, bounds are exact, and (*) is "the
 chosen elements never over-allocate at any profile", checked by enumeration.
 
@@ -81,7 +90,7 @@ import torch
 from infozoo.core.progress import progress
 from infozoo.core.seeding import torch_generator
 from infozoo.envs.auction.mechanism import over_allocation
-from infozoo.solvers.gemnet.model import GemNetMechanism, interval_product
+from infozoo.solvers.gemnet.model import GemNetMechanism, PriceGrid, interval_product
 
 CHUNK = 8192
 PAIR_CHUNK = 256  # cells per batch of the pair test ((K+1)^2 pairs each)
@@ -146,17 +155,26 @@ class CellBounds:
 
 
 def initial_cells(mech: GemNetMechanism, per_dim: int) -> Cells:
-    """The uniform grid with ``per_dim`` cells per value dimension (aligned with the price grid)."""
-    s = mech.setting
-    low, high = s.low(), s.high()
+    """The grid with ``per_dim`` cells per value dimension, built from the same break points as the
+    price grid (``PriceGrid.build``), or the menu grid itself for piecewise-constant menus (then
+    ``per_dim`` must equal ``menu_grid``), so that no cell straddles a price or menu boundary."""
+    s, net = mech.setting, mech.net
     D = s.bidders * s.items
     if per_dim ** D > 5_000_000:
         raise ValueError(f"initial certificate grid {per_dim}^{D} is too large; lower 'grid'")
+    if net.menu_grid:
+        if per_dim != net.menu_grid:
+            raise ValueError(f"piecewise-constant menus: the certificate grid must be the menu grid "
+                             f"({net.menu_grid} per dimension), got {per_dim}")
+        bounds = net.grid_bounds
+    else:
+        edges = PriceGrid.build(s, per_dim).edges
+        bounds = torch.cat([s.low()[..., None], edges, s.high()[..., None]], -1)
     idx = torch.cartesian_prod(*[torch.arange(per_dim)] * D).reshape(-1, s.bidders, s.items)
-    width = (high - low) / per_dim
-    lo = low + idx * width
-    hi = torch.where(idx == per_dim - 1, high.expand_as(lo), low + (idx + 1) * width)
-    return Cells(lo.to(torch.float64), hi.to(torch.float64), torch.zeros(lo.shape[0], dtype=torch.long))
+    b = bounds.to(torch.float64).expand(idx.shape[0], -1, -1, -1)
+    lo = b.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+    hi = b.gather(-1, (idx + 1).unsqueeze(-1)).squeeze(-1)
+    return Cells(lo, hi, torch.zeros(lo.shape[0], dtype=torch.long))
 
 
 def bilinear_bounds(v_lo: torch.Tensor, v_hi: torch.Tensor, a_lo: torch.Tensor,
@@ -207,7 +225,8 @@ def cell_bounds(mech: GemNetMechanism, cells: Cells) -> CellBounds:
 def uses_pair_condition(mech: GemNetMechanism) -> bool:
     """The pair condition (**) applies to two additive bidders (and is on unless configured off)."""
     s = mech.setting
-    return s.bidders == 2 and not s.unit_demand and bool(mech.config.get("pair_condition", True))
+    return (s.bidders == 2 and not s.unit_demand and not mech.net.menu_grid
+            and bool(mech.config.get("pair_condition", True)))
 
 
 def pair_slack(mech: GemNetMechanism, lo: torch.Tensor, hi: torch.Tensor, a_hi: torch.Tensor,
@@ -369,6 +388,253 @@ def refine_and_check(mech: GemNetMechanism, cells: Cells, max_depth: int, max_ce
     return CheckResult(Cells.cat(done), torch.cat(done_fail), slack_min, splits, time.perf_counter() - t0)
 
 
+# ---- piecewise-constant menus (menu_grid > 0): exact check per grid cell ---------------------------
+
+
+@dataclass
+class GridMenus:
+    """Every bidder's menu on every cell of the menu grid: allocations alpha [n, Cm, K+1, m] and
+    current prices (network price plus the transform's change) [n, Cm, K+1], Cm = G^((n-1) m)
+    cells of b_{-i}, numbered like ``PriceGrid.cell``."""
+
+    alpha: torch.Tensor
+    price: torch.Tensor
+
+
+def grid_menus(mech: GemNetMechanism) -> GridMenus:
+    """Evaluate every bidder's menu once per cell of the others' grid (at the cell centre, which is
+    what the network reads anywhere in the cell)."""
+    s, net = mech.setting, mech.net
+    n, m, G = s.bidders, s.items, net.menu_grid
+    grid = PriceGrid(net.grid_edges)
+    digits = grid_digits(torch.arange(G ** ((n - 1) * m)), G, (n - 1) * m).reshape(-1, n - 1, m)
+    alphas, prices = [], []
+    for i in range(n):
+        rows = [j for j in range(n) if j != i]
+        b = net.grid_bounds[rows].expand(digits.shape[0], -1, -1, -1)
+        centre = (b.gather(-1, digits.unsqueeze(-1)) + b.gather(-1, (digits + 1).unsqueeze(-1))).squeeze(-1) / 2
+        prof = torch.zeros(digits.shape[0], n, m, dtype=torch.float64)
+        prof[:, rows] = centre
+        prof[:, i] = s.low().to(torch.float64)[i]
+        if not torch.equal(grid.cell(prof, i), torch.arange(digits.shape[0])):
+            raise RuntimeError("menu-grid numbering does not match the price grid")  # a bug, never input
+        with torch.no_grad():
+            a, b_ = net(prof)
+        price = b_[:, i].to(torch.float64)
+        if mech.delta is not None:
+            price = price + mech.delta[i].to(torch.float64)
+        alphas.append(a[:, i].to(torch.float64))
+        prices.append(price)
+    return GridMenus(torch.stack(alphas), torch.stack(prices))
+
+
+def grid_digits(flat: torch.Tensor, G: int, D: int) -> torch.Tensor:
+    """Base-G digits [C, D] of flat cell numbers (the first digit most significant)."""
+    w = G ** torch.arange(D - 1, -1, -1)
+    return (flat.unsqueeze(-1) // w) % G
+
+
+@dataclass
+class OwnBoxes:
+    """Boxes of one bidder's own values, each with the menu it faces (its product cell's menu):
+    ``cell`` [R] product cell, ``bidder`` [R], ``menu`` [R] menu-grid cell of b_{-i}, lo / hi [R, m]."""
+
+    cell: torch.Tensor
+    bidder: torch.Tensor
+    menu: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.cell.shape[0]
+
+    def take(self, mask: torch.Tensor) -> OwnBoxes:
+        return OwnBoxes(self.cell[mask], self.bidder[mask], self.menu[mask], self.lo[mask], self.hi[mask])
+
+    @staticmethod
+    def cat(parts: list[OwnBoxes]) -> OwnBoxes:
+        return OwnBoxes(*(torch.cat([getattr(p, f) for p in parts]) for f in ("cell", "bidder", "menu", "lo", "hi")))
+
+    def bounds(self, menus: GridMenus) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Exact utility bounds of every element over each box (utilities are affine in own
+        values with alpha >= 0): u_lo = <lo, alpha> - p, u_hi = <hi, alpha> - p [R, K+1], and
+        alpha [R, K+1, m]."""
+        alpha = menus.alpha[self.bidder, self.menu]
+        price = menus.price[self.bidder, self.menu]
+        u_lo = (self.lo.unsqueeze(1) * alpha).sum(-1) - price
+        u_hi = (self.hi.unsqueeze(1) * alpha).sum(-1) - price
+        return u_lo, u_hi, alpha
+
+
+def candidates_of(u_lo: torch.Tensor, u_hi: torch.Tensor) -> torch.Tensor:
+    """S(box) [R, K+1]: elements whose upper bound reaches the best lower bound."""
+    return u_hi >= u_lo.amax(-1, keepdim=True)
+
+
+def pair_gaps(boxes: OwnBoxes, menus: GridMenus, rows: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
+    """max over box ``rows`` [P] of u^k(v) - u^k'(v), k = ``ks`` [P], for every element k', [P, K+1]:
+    the difference is affine in v with slope alpha^k - alpha^k', so its maximum over the box is
+    exact (each term at the end of its side that its sign picks). k' beats k on the whole box iff
+    the gap is < 0."""
+    b, c = boxes.bidder[rows], boxes.menu[rows]
+    alpha, price = menus.alpha[b, c], menus.price[b, c]  # [P, K+1, m], [P, K+1]
+    d = alpha[torch.arange(len(rows)), ks].unsqueeze(1) - alpha  # [P, K+1, m]
+    lo, hi = boxes.lo[rows].unsqueeze(1), boxes.hi[rows].unsqueeze(1)
+    top = torch.maximum(lo * d, hi * d).sum(-1)
+    return top - (price.gather(1, ks.unsqueeze(1)) - price)
+
+
+def candidates(boxes: OwnBoxes, menus: GridMenus, chunk: int = 16384) -> torch.Tensor:
+    """S(box) [R, K+1]: the elements that no single element beats on the whole box (exact pairwise
+    test, ``pair_gaps``), which contains every element the bidder takes anywhere in the box and is
+    never larger than ``candidates_of``'s set (computed first; the pairwise test runs only on the
+    boxes where that leaves several elements)."""
+    u_lo, u_hi, _ = boxes.bounds(menus)
+    cand = candidates_of(u_lo, u_hi)
+    rows, ks = (cand & (cand.sum(-1, keepdim=True) > 1)).nonzero(as_tuple=True)
+    for st in range(0, len(rows), chunk):
+        r, k = rows[st:st + chunk], ks[st:st + chunk]
+        cand[r, k] = (pair_gaps(boxes, menus, r, k) >= 0).all(-1)
+    return cand
+
+
+def product_boxes(mech: GemNetMechanism, cells: torch.Tensor) -> OwnBoxes:
+    """Every bidder's own box in the product grid cells ``cells`` [C] (flat numbers over all n m
+    value dimensions, the first bidder's first item most significant): rows bidder-major."""
+    s, net = mech.setting, mech.net
+    n, m, G = s.bidders, s.items, net.menu_grid
+    digits = grid_digits(cells, G, n * m).reshape(-1, n, m)
+    parts = []
+    for i in range(n):
+        rows = [j for j in range(n) if j != i]
+        menu = (digits[:, rows].reshape(len(cells), (n - 1) * m) * G ** torch.arange((n - 1) * m - 1, -1, -1)).sum(-1)
+        b = net.grid_bounds[i].expand(len(cells), -1, -1)
+        lo = b.gather(-1, digits[:, i].unsqueeze(-1)).squeeze(-1)
+        hi = b.gather(-1, (digits[:, i] + 1).unsqueeze(-1)).squeeze(-1)
+        parts.append(OwnBoxes(cells, torch.full_like(cells, i), menu, lo.to(torch.float64), hi.to(torch.float64)))
+    return OwnBoxes.cat(parts)
+
+
+def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, max_depth: int) -> OwnBoxes:
+    """Split the own boxes of the product cells ``cells`` [C] (sorted) while that can still
+    certify the cell; returns the leaves. Each round cuts the widest side of every box whose
+    candidate set holds elements that differ on an over-allocated item of its cell, and stops
+    refining a cell once it passes (*), once its conflict is certain (the elements that are the
+    only candidate of some box already over-allocate), or after ``max_depth`` cuts. The leaves of
+    a box cover it, so the union of their candidate sets still contains every element the bidder
+    takes anywhere in the box, and it shrinks towards the exact set."""
+    done: list[OwnBoxes] = []
+    m = boxes.lo.shape[-1]
+    load_done = torch.zeros(len(cells) * n, m, dtype=torch.float64)  # max candidate alpha of done boxes
+    sure_done = torch.zeros_like(load_done)  # the same over done boxes with a single candidate
+    todo = boxes
+    for depth in range(max_depth + 1):
+        if not len(todo):
+            break
+        alpha = menus.alpha[todo.bidder, todo.menu]
+        cand = candidates(todo, menus)
+        a_max = torch.where(cand.unsqueeze(-1), alpha, torch.zeros_like(alpha)).amax(1)  # [R, m]
+        a_min = torch.where(cand.unsqueeze(-1), alpha, torch.full_like(alpha, math.inf)).amin(1)
+        single = cand.sum(-1) == 1
+        slot = (torch.searchsorted(cells, todo.cell) * n + todo.bidder).unsqueeze(-1).expand(-1, m)
+        load = load_done.scatter_reduce(0, slot, a_max, "amax")
+        sure = sure_done.scatter_reduce(0, slot, torch.where(single.unsqueeze(-1), a_max, 0.0), "amax")
+        over = load.reshape(-1, n, m).sum(1) > 1  # [C, m] items over-allocated per cell
+        certain = (sure.reshape(-1, n, m).sum(1) > 1).any(-1)
+        pos = torch.searchsorted(cells, todo.cell)
+        useful = ((a_max > a_min) & over[pos]).any(-1) & ~certain[pos] & ~single
+        if depth == max_depth:
+            useful[:] = False
+        stop = ~useful
+        finished = todo.take(stop)
+        done.append(finished)
+        fs = slot[stop]
+        load_done.scatter_reduce_(0, fs, a_max[stop], "amax")
+        sure_done.scatter_reduce_(0, fs, torch.where(single[stop].unsqueeze(-1), a_max[stop], 0.0), "amax")
+        todo = todo.take(useful)
+        if not len(todo):
+            break
+        width = todo.hi - todo.lo
+        dim = width.argmax(-1)
+        rows = torch.arange(len(todo))
+        mid = (todo.lo[rows, dim] + todo.hi[rows, dim]) / 2
+        lo2, hi1 = todo.lo.clone(), todo.hi.clone()
+        hi1[rows, dim] = mid
+        lo2[rows, dim] = mid
+        todo = OwnBoxes.cat([OwnBoxes(todo.cell, todo.bidder, todo.menu, todo.lo, hi1),
+                             OwnBoxes(todo.cell, todo.bidder, todo.menu, lo2, todo.hi)])
+    return OwnBoxes.cat(done) if done else boxes
+
+
+def box_loads(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int) -> torch.Tensor:
+    """sum_i max_{k in S_i} alpha_ij^k per product cell ``cells`` [C] -> [C, m], with S_i the union
+    of the candidate sets of bidder i's boxes in that cell."""
+    alpha = menus.alpha[boxes.bidder, boxes.menu]
+    cand = candidates(boxes, menus)
+    a = torch.where(cand.unsqueeze(-1), alpha, torch.zeros_like(alpha)).amax(1)  # [R, m]
+    pos = torch.searchsorted(cells, boxes.cell)
+    per = torch.zeros(len(cells) * n, a.shape[-1], dtype=a.dtype)
+    per.scatter_reduce_(0, (pos * n + boxes.bidder).unsqueeze(-1).expand_as(a), a, "amax")
+    return per.reshape(len(cells), n, -1).sum(1)
+
+
+@dataclass
+class GridCheck:
+    """Result of the exact check of piecewise-constant menus: failing product cells (sorted flat
+    numbers) with the refined own boxes of their bidders, and statistics."""
+
+    failing: torch.Tensor  # [F] flat product-cell numbers that fail (*)
+    boxes: OwnBoxes  # the refined own boxes of the failing cells
+    cells: int  # product cells checked
+    failing_unrefined: int  # cells failing with whole own boxes, before refinement
+    worst_slack: float
+    leaves: int  # own boxes after refinement (failing cells)
+    wall_time: float
+
+    def batches(self, size: int) -> list[GridCheck]:
+        """The failing cells in groups of at most ``size`` (the transform prices them in turn)."""
+        out = []
+        for st in range(0, len(self.failing), size):
+            cells = self.failing[st:st + size]
+            out.append(GridCheck(cells, self.boxes.take(torch.isin(self.boxes.cell, cells)), self.cells,
+                                 self.failing_unrefined, self.worst_slack, self.leaves, self.wall_time))
+        return out
+
+
+def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768) -> GridCheck:
+    """Condition (*) on every product cell of the menu grid, exactly: in a product cell
+    Q = Q_1 x ... x Q_n every bidder's menu is constant (it reads only the others' cells), so
+    bidder i's choice depends on v_i in Q_i alone and the bidders choose independently; (*) with
+    S_i(Q) = the elements bidder i takes somewhere in Q_i is then necessary and sufficient.
+    S_i is computed from exact affine utility bounds over own boxes, refined where several
+    elements are candidates (``refine_own``), so it can only be larger than the exact set."""
+    t0 = time.perf_counter()
+    s = mech.setting
+    n, m, G = s.bidders, s.items, mech.net.menu_grid
+    menus = grid_menus(mech)
+    P = G ** (n * m)
+    fails, worst = [], math.inf
+    for st in progress(range(0, P, chunk), desc="grid certificate", unit="chunk"):
+        cells = torch.arange(st, min(st + chunk, P))
+        load = box_loads(product_boxes(mech, cells), menus, cells, n).amax(-1)
+        fails.append(cells[load > 1])
+        if bool((load <= 1).any()):
+            worst = min(worst, float(1 - load[load <= 1].max()))
+    failing = torch.cat(fails)
+    unrefined = len(failing)
+    still, leaves = [], []
+    for st in range(0, unrefined, chunk // 4):  # refine the failing cells' own boxes
+        cells = failing[st:st + chunk // 4]
+        boxes = refine_own(product_boxes(mech, cells), menus, cells, n, max_depth)
+        load = box_loads(boxes, menus, cells, n).amax(-1)
+        worst = min(worst, float(1 - load.max()))
+        still.append(cells[load > 1])
+        leaves.append(boxes.take(torch.isin(boxes.cell, still[-1])))
+    failing = torch.cat(still) if still else failing
+    boxes = OwnBoxes.cat(leaves) if leaves else product_boxes(mech, failing)
+    return GridCheck(failing, boxes, P, unrefined, worst, len(boxes), time.perf_counter() - t0)
+
+
 # ---- discrete settings: exact, by enumeration ----------------------------------------------------
 
 
@@ -472,8 +738,13 @@ def recheck(mech: GemNetMechanism, profiles: int = 1_000_000, restarts: int = 20
     if mech.setting.discrete:
         check = check_discrete(mech)
         passed = check["passed"]
+    elif mech.net.menu_grid:
+        grid = check_grid(mech, int(cfg.get("own_depth", 8)))
+        check = {"cells": grid.cells, "failing_cells": len(grid.failing), "worst_slack": grid.worst_slack,
+                 "failing_before_refinement": grid.failing_unrefined, "menu_grid": mech.net.menu_grid}
+        passed = not len(grid.failing)
     else:
-        per_dim = int(cfg.get("grid", 1)) if mech.setting.bidders > 1 else 1
+        per_dim = (mech.net.menu_grid or int(cfg.get("grid", 1))) if mech.setting.bidders > 1 else 1
         res = refine_and_check(mech, initial_cells(mech, per_dim), int(cfg.get("max_depth", 8)),
                                int(cfg.get("max_cells", 400_000)), bool(cfg.get("lookahead_split", False)))
         check = {"cells": len(res.cells), "failing_cells": int(res.failing.sum()),

@@ -26,6 +26,12 @@ Parametrisation (ours, following RochetNet's public recipe where it applies):
   (allocation-logit biases started at random corners +-alloc_init) let discrete settings start
   from, and keep, deterministic 0/1 bundles, which the re-pricing MILP then prices exactly.
 - prices: beta^k = scale * softplus(price logit) >= 0, scale = the largest value of the setting.
+- ``menu_grid`` G > 0 (piecewise-constant menus): the MLP reads b_{-i} at the centre of its cell
+  in a grid of G half-open cells per value dimension, menu_i(b_{-i}) = MLP_i(centre(cell(b_{-i}))).
+  The menu is then one finite menu per cell of the others' values, still a function of b_{-i}
+  alone (so SP is untouched), and feasibility can be checked exactly cell by cell (``certify.
+  check_grid``) instead of through Lipschitz bounds; the price grid of the transform is the same
+  grid. The cost is resolution: a menu cannot react to b_{-i} within a cell.
 
 Mechanism: the hard argmax with ties going to the lowest index (the null element first). Menus
 alone decide the outcome, so ``menus(bids)`` and ``__call__(bids)`` share one code path. Discrete
@@ -33,7 +39,8 @@ settings snap every bid item-wise to the nearest support point first (as the LP 
 so the certificate over the finite type space covers every possible bid.
 
 ``interval_menu`` propagates a box of b_{-i} through the network, giving sound bounds on alpha
-and beta over the box; ``certify.py`` uses them. Two bounds are intersected: interval bound
+and beta over the box (exact for piecewise-constant menus: the box must lie in one grid cell);
+``certify.py`` uses them. Two bounds are intersected: interval bound
 propagation (for an affine layer, centre c -> W c + b and radius r -> |W| r; monotone
 activations map the end points) and the mean-value form f(c) +- |J(box)| r with an interval
 Jacobian (``mean_value_forward``), which is ~20x tighter on small cells of trained menus.
@@ -67,7 +74,7 @@ class MenuNetwork(nn.Module):
     def __init__(self, bidders: int, items: int, menu_size: int, unit_demand: bool,
                  low: torch.Tensor, high: torch.Tensor, hidden: tuple[int, ...] = (128, 128),
                  activation: str = "relu", alloc_sharpness: float = 1.0, alloc_init: float = 0.0,
-                 alloc_snap: float = SNAP) -> None:
+                 alloc_snap: float = SNAP, menu_grid: int = 0) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
@@ -81,6 +88,15 @@ class MenuNetwork(nn.Module):
         self.register_buffer("low", low.clone().to(torch.get_default_dtype()))
         self.register_buffer("high", high.clone().to(torch.get_default_dtype()))
         self.price_scale = float(high.max())
+        if menu_grid < 0:
+            raise ValueError(f"menu_grid must be 0 (continuous menus) or >= 1 cells per dimension, got {menu_grid}")
+        self.menu_grid = int(menu_grid) if bidders > 1 else 0
+        if self.menu_grid:  # piecewise-constant menus: b_{-i} is read at the centre of its grid cell
+            # float64 attributes, not buffers: the grid must not move when the module changes dtype
+            # (pass low / high in float64 so that training, certificate and reload share the grid)
+            lo64, hi64 = low.to(torch.float64), high.to(torch.float64)
+            self.grid_edges = grid_edges(lo64, hi64, self.menu_grid)  # [n, m, G-1]
+            self.grid_bounds = torch.cat([lo64[..., None], self.grid_edges, hi64[..., None]], -1)  # [n, m, G+1]
         out = menu_size * (self.A + 1)
         if bidders == 1:
             # RochetNet: a constant menu
@@ -105,6 +121,24 @@ class MenuNetwork(nn.Module):
 
     def normalise(self, bids: torch.Tensor) -> torch.Tensor:
         return (bids - self.low) / (self.high - self.low)
+
+    def quantise(self, bids: torch.Tensor) -> torch.Tensor:
+        """Bids [B, n, m] moved to the centre of their menu-grid cell (identity for continuous
+        menus). Cells are half-open, [e_k, e_{k+1}), the last one closed at ``high`` (``grid_index``)."""
+        if not self.menu_grid:
+            return bids
+        lo, hi = self.cell_box(bids)
+        return (lo + hi) / 2
+
+    def cell_box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lower and upper ends [B, n, m] of the menu-grid cell that holds each value of x [B, n, m]."""
+        idx = grid_index(x, self.grid_edges)
+        b = self.grid_bounds.to(x.dtype).expand(x.shape[0], -1, -1, -1)
+        return b.gather(-1, idx.unsqueeze(-1)).squeeze(-1), b.gather(-1, (idx + 1).unsqueeze(-1)).squeeze(-1)
+
+    def inputs(self, bids: torch.Tensor, i: int) -> torch.Tensor:
+        """The input of bidder i's menu MLP: the others' (quantised) bids, normalised to [0, 1]."""
+        return self.others(self.normalise(self.quantise(bids)), i)
 
     def heads(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw outputs [..., K (A + 1)] -> alpha [..., K, m], beta [..., K]."""
@@ -146,7 +180,7 @@ class MenuNetwork(nn.Module):
         if self.n == 1:
             a, b = self.constant_menu()
             return a.expand(B, 1, -1, -1), b.expand(B, 1, -1)
-        x = self.normalise(bids)
+        x = self.normalise(self.quantise(bids))
         alphas, betas = [], []
         for i, net in enumerate(self.nets):
             alpha, beta = self.heads(net(self.others(x, i)))
@@ -164,8 +198,22 @@ class MenuNetwork(nn.Module):
             a, b = self.forward(lo[:1])
             a, b = a[0, 0].expand(C, -1, -1), b[0, 0].expand(C, -1)
             return a, a, b, b
+        if self.menu_grid:  # the menu is constant on a grid cell: exact bounds
+            centre = self.in_one_cell(lo, hi)
+            a, b = self.with_null(*self.heads(self.nets[i](self.inputs(centre, i))))
+            return a, a, b, b
         xl, xh = self.others(self.normalise(lo), i), self.others(self.normalise(hi), i)
         return self.head_bounds(*interval_forward(self.nets[i], xl, xh))
+
+    def in_one_cell(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+        """Boxes lo/hi [C, n, m] that each lie in one menu-grid cell (its closure); returns their
+        centres. Points on a box's upper face that belong to the next cell are covered by that
+        cell's boxes, so the cell's menu is the exact menu of every point the box is used for."""
+        centre = (lo + hi) / 2
+        cell_lo, cell_hi = self.cell_box(centre)
+        if not bool(((lo >= cell_lo) & (hi <= cell_hi)).all()):
+            raise ValueError("certificate cells must each lie in one menu-grid cell (menu_grid > 0)")
+        return centre
 
     def head_bounds(self, zl: torch.Tensor, zh: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Bounds of the menu (with the null element) from bounds zl, zh [C, K (A + 1)] of the raw
@@ -193,8 +241,8 @@ class MenuNetwork(nn.Module):
         the others' values go through the interval Jacobian of the MLP (``interval_jacobian``), the
         slope ranges of the heads (sigmoid' over the logit interval, softplus' = sigmoid) and the
         interval products with v_i. Returns u(c) [C, K+1], G_lo, G_hi (the null element: 0)."""
-        if self.unit_demand or self.n == 1:
-            raise ValueError("utility_linearisation supports additive menus with several bidders")
+        if self.unit_demand or self.n == 1 or self.menu_grid:
+            raise ValueError("utility_linearisation supports continuous additive menus with several bidders")
         C, n, m = lo.shape
         KA = self.K * self.A
         centre = (lo + hi) / 2
@@ -338,6 +386,19 @@ def softmax_bounds(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, to
 # ---- the mechanism ---------------------------------------------------------------------------
 
 
+def grid_edges(low: torch.Tensor, high: torch.Tensor, per_dim: int) -> torch.Tensor:
+    """Inner break points [n, m, per_dim - 1] of a uniform grid with ``per_dim`` cells per value
+    dimension on the box [low, high] (the menu grid and the price grid of continuous settings)."""
+    t = torch.linspace(0, 1, per_dim + 1, dtype=torch.float64)[1:-1]
+    return low[..., None] + t * (high - low)[..., None]
+
+
+def grid_index(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """Per-dimension cell index [B, n, m] in 0..g-1 of values x [B, n, m] on a grid with inner
+    break points ``edges`` [n, m, g-1]; cells are half-open [e_k, e_{k+1})."""
+    return (x.unsqueeze(-1) >= edges.to(x.dtype)).sum(-1)
+
+
 class PriceGrid:
     """A rectilinear grid on each bidder's value box: ``edges[d]`` are the inner break points of
     value dimension d (the same for every bidder and item in our named settings, stored per
@@ -356,14 +417,11 @@ class PriceGrid:
             s = torch.tensor(setting.values.support, dtype=torch.float64)
             inner = (s[1:] + s[:-1]) / 2
             return PriceGrid(inner.expand(setting.bidders, setting.items, -1).clone())
-        lo, hi = setting.low(), setting.high()
-        t = torch.linspace(0, 1, per_dim + 1, dtype=torch.float64)[1:-1]
-        return PriceGrid(lo[..., None] + t * (hi - lo)[..., None])
+        return PriceGrid(grid_edges(setting.low(), setting.high(), per_dim))
 
     def index(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-dimension cell index [B, n, m] of values x [B, n, m]."""
-        e = self.edges.to(x.dtype)
-        return (x.unsqueeze(-1) >= e).sum(-1)  # [B, n, m] in 0..g-1; right-closed cells
+        """Per-dimension cell index [B, n, m] of values x [B, n, m] (``grid_index``)."""
+        return grid_index(x, self.edges)
 
     def cell(self, x: torch.Tensor, i: int) -> torch.Tensor:
         idx = self.index(x)

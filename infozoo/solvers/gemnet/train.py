@@ -36,6 +36,14 @@ above at a small learning rate:
 A learning rate of 1e-3 after the warm start loses most of the teacher's advantage (0.837 at
 margin 0.02 from the Lottery AMA start; Adam's first steps move every weight by ~lr); 2e-4
 decaying to 2e-5 keeps it (0.853).
+Piecewise-constant menus (``menu_grid`` G > 0, the default for continuous settings with n m <= 10,
+see ``MENU_GRID``): the menu MLPs read b_{-i} at the centre of its grid cell (``model.py``), the
+warm start distils the teacher's menus at those centres, and by default nothing else is trained
+(``steps=0``): the exclusion MILP of ``transform.py`` then raises prices until the exact per-cell
+check passes. Penalty training after the warm start lowered the certified revenue (2x2, G=16:
+0.851 -> 0.836 after 1000 steps at lr 2e-5); evaluating the teacher at a priority corner of the
+others' cells or at their lower corner instead of the centre lowered it (2x2, G=16: 0.848 and 0.850;
+2x3, G=8: 1.152 against 1.171).
 With n = 1 there is nothing to over-allocate (g = 0) and this is RochetNet: a menu of K lotteries
 trained by Adam, as in Duetting et al. After training, ``transform.transform`` changes prices
 (only prices) so that menus are compatible everywhere, and ``certify.certify`` proves it.
@@ -62,6 +70,9 @@ from infozoo.solvers.gemnet.model import CERTIFICATE, GemNetMechanism, MenuNetwo
 
 KIND = "gemnet"
 WARM_TEACHERS = ("lottery-ama", "amenunet")  # registered menu-based solvers a warm start may distil
+# default menu grid (cells per value dimension) by n * m for continuous multi-bidder settings, chosen
+# so that the G^(n m) product cells of the exact check stay near or below a million on a CPU
+MENU_GRID = {4: 32, 6: 8, 9: 4, 10: 4}
 
 
 @dataclass
@@ -74,7 +85,8 @@ class Config:
     alloc_sharpness: float = 1.0  # logits are multiplied by this before sigmoid / softmax
     alloc_init: float = 0.0  # > 0: allocation-logit biases start at random +-alloc_init (n > 1)
     alloc_snap: float = 1e-9  # sigmoid allocations within this of 0 / 1 are exactly 0 / 1
-    steps: int = 4000  # Adam steps, a fresh batch of profiles each step
+    menu_grid: int = 0  # > 0: menus piecewise constant in b_{-i} on this many cells per dimension (n > 1)
+    steps: int = 4000  # Adam steps, a fresh batch of profiles each step (0: the warm start only)
     batch: int = 1024  # profiles per step
     lr: float = 1e-3  # Adam learning rate at the start (RochetNet: 1e-3)
     lr_end: float = 1e-3  # learning rate at the last step (geometric decay from lr)
@@ -92,6 +104,8 @@ class Config:
     transform: bool = True  # run the price transform + certificate after training
     grid: int = 8  # price-change grid: cells per value dimension (continuous settings)
     max_depth: int = 8  # adaptive grid: most splits of one certificate cell
+    own_depth: int = 8  # piecewise-constant menus: most splits of one bidder's own box in a grid cell
+    grid_batch: int = 4000  # piecewise-constant menus: failing cells per price-change MILP
     max_cells: int = 400_000  # adaptive grid: most certificate cells in total
     lookahead_split: bool = False  # adaptive grid: cut the dimension that helps most (True) or the widest
     max_change: float = 0.05  # largest price change |delta| per MILP round, times the largest value
@@ -123,17 +137,28 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
     if setting.discrete:
         return Config(menu_size=30, hidden=(64, 64), steps=2000, batch=512, alloc_sharpness=10.0, alloc_init=3.0,
                       temp_start=20.0, temp_end=200.0, rho=10.0, seed=seed, profile=profile)
-    grid = {4: 8, 6: 4}.get(n * m, 2)
+    menu_grid = MENU_GRID.get(n * m, 0)
+    if menu_grid:
+        # piecewise-constant menus (see model.py), certified exactly per grid cell: the Lottery AMA
+        # teacher's menus are distilled at the cell centres (steps=0: no penalty training after it;
+        # on 2x2 with G=16, 1000 penalty steps at lr 2e-5 took the certified revenue from 0.851 to
+        # 0.836), then the exclusion MILP raises prices until every cell passes. Measured on 2x2
+        # (2-core CPU, seed 0, transform's 200k profiles): K=32 and 64x64 MLPs: G=16 certified 0.851 in
+        # 108 s, G=32 0.859 in 312 s, G=40 0.858 in 479 s; K=64 and 128x128 MLPs, G=32: 0.862 in 345 s.
+        return Config(menu_size=128 if full else 64, hidden=(128, 128), activation="tanh",
+                      steps=0, batch=2048 if full else 1024, menu_grid=menu_grid, warm_start="lottery-ama",
+                      warm_steps=8000 if full else 4000, alloc_snap=0.01, milp_rounds=30, seed=seed,
+                      profile=profile)
+    # larger settings: continuous menus, certified through Lipschitz/interval cell bounds.
     # tanh and narrow nets keep the menus' Lipschitz constants, hence the cell bounds and the MILP,
     # small enough to certify on a CPU (ReLU 128x128 menus left 80k failing cells on 2x2).
     # warm_start: see the module docstring; choice_margin trains the utility margin the certificate
     # needs; alloc_snap makes near-0/1 allocations exact, so an element selling item 2 does not
     # also give away 0.001 of item 1 (such leakage failed condition (*) on ~10^4 cells of a 2x2
     # menu by a slack of ~1e-4). Measured on 2x2 (2-core CPU): Lottery AMA start, margin 0.02:
-    # seed 0 certified with 153k cells and one MILP (transform 444 s), revenue 0.852 (train 617 s);
-    # seed 1 needs a 120k-binary MILP (solved in 21 s; transform 797 s under load), revenue 0.848.
+    # seed 0 certified with 153k cells and one MILP (transform 444 s), revenue 0.852 (train 617 s).
     return Config(menu_size=128 if full else 32, hidden=(128, 128) if full else (64, 64), activation="tanh",
-                  steps=8000 * (5 if full else 1), batch=2048 if full else 1024, grid=grid, rho=300.0,
+                  steps=8000 * (5 if full else 1), batch=2048 if full else 1024, grid=2, rho=300.0,
                   lr=2e-4, lr_end=2e-5, temp_start=2000.0, temp_end=2000.0, choice_margin=0.02,
                   warm_start="lottery-ama", warm_steps=4000, warm_gap=0.05, alloc_snap=0.01, max_depth=24,
                   max_cells=1_500_000 if full else 600_000, seed=seed,
@@ -150,8 +175,8 @@ def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict
     g = torch_generator(cfg.seed)
     dtype = torch.float32
     net = MenuNetwork(setting.bidders, setting.items, cfg.menu_size, setting.unit_demand,
-                      setting.low(dtype), setting.high(dtype), tuple(cfg.hidden), cfg.activation,
-                      cfg.alloc_sharpness, cfg.alloc_init, cfg.alloc_snap).to(dtype)
+                      setting.low(), setting.high(), tuple(cfg.hidden), cfg.activation,
+                      cfg.alloc_sharpness, cfg.alloc_init, cfg.alloc_snap, cfg.menu_grid).to(dtype)
     log: dict[str, Any] = {"revenue": [], "incompatibility": []}
     if cfg.warm_start != "none":
         t0 = time.perf_counter()
@@ -238,7 +263,7 @@ def distil(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Gene
     e = torch.sigmoid(torch.tensor(-6.0))
     for _ in progress(range(cfg.warm_steps), desc=desc):
         v = setting.sample(cfg.batch, g, dtype=torch.float32)
-        alloc, beta = (t.float() for t in targets(v))
+        alloc, beta = (t.float() for t in targets(net.quantise(v.double())))
         if setting.unit_demand:
             rest = (1 - alloc.sum(-1, keepdim=True)).clamp(min=e)
             logit_a = torch.cat([alloc.clamp(min=e).log() - rest.log(), torch.zeros_like(rest)], -1)
@@ -246,11 +271,10 @@ def distil(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Gene
             a = alloc.clamp(e, 1 - e)
             logit_a = a.log() - (1 - a).log()
         logit_p = torch.log(torch.expm1((beta / net.price_scale).clamp(min=1e-3)))
-        x = net.normalise(v)
         loss = torch.zeros(())
         KA = net.K * net.A
         for i, mlp_i in enumerate(net.nets):
-            raw = mlp_i(net.others(x, i))
+            raw = mlp_i(net.inputs(v, i))
             pred_a = raw[:, :KA].reshape(-1, net.K, net.A) * net.alloc_sharpness
             loss = loss + ((pred_a - logit_a[:, i]) ** 2).mean() + ((raw[:, KA:] - logit_p[:, i]) ** 2).mean()
         opt.zero_grad()
@@ -342,8 +366,9 @@ def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanis
     net, log = train_menus(setting, cfg)
     train_time = time.perf_counter() - t0
     mech = GemNetMechanism(setting, net, config_dict(cfg, setting))
-    mech.report = {"train_time": train_time, "train_revenue_last": log["revenue"][-1],
-                   "train_incompatibility_last": log["incompatibility"][-1]}
+    mech.report = {"train_time": train_time,
+                   "train_revenue_last": log["revenue"][-1] if log["revenue"] else None,
+                   "train_incompatibility_last": log["incompatibility"][-1] if log["incompatibility"] else None}
     if "warm_start" in log:  # train_time includes the warm start (and training the teacher)
         mech.report["warm_start"] = log["warm_start"]
     if cfg.transform:
@@ -353,8 +378,10 @@ def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanis
 
 
 def check_config(cfg: Config) -> None:
-    if cfg.menu_size < 1 or cfg.steps < 1 or cfg.batch < 1:
-        raise ValueError("menu_size, steps and batch must be positive integers")
+    if cfg.menu_size < 1 or cfg.steps < 0 or cfg.batch < 1:
+        raise ValueError("menu_size and batch must be positive integers and steps >= 0 (0: warm start only)")
+    if cfg.menu_grid < 0:
+        raise ValueError(f"menu_grid must be 0 (continuous menus) or >= 1 cells per dimension, got {cfg.menu_grid}")
     if cfg.solver not in ("highs", "cbc"):
         raise ValueError(f"unknown solver {cfg.solver!r}; valid: highs, cbc")
     if cfg.grid < 1:
@@ -387,7 +414,7 @@ def load(directory: str | Path) -> GemNetMechanism:
         cfg = Config(**{k: v for k, v in config.items() if k in fields})
         net = MenuNetwork(setting.bidders, setting.items, cfg.menu_size, setting.unit_demand,
                           setting.low(), setting.high(), tuple(cfg.hidden), cfg.activation,
-                          cfg.alloc_sharpness, alloc_snap=cfg.alloc_snap).double()
+                          cfg.alloc_sharpness, alloc_snap=cfg.alloc_snap, menu_grid=cfg.menu_grid).double()
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         net.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:

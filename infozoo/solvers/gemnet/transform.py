@@ -13,8 +13,10 @@ Free variables: x_i^k(c) = x+ - x-, 0 <= x+-, <= Delta, for every (bidder i, pri
 element k) with k in S_i(Q) for some failing cell Q whose Q_{-i} lies in c. The constraint
 cells are all cells touching a free price cell, minus those that pass (*) whatever the free
 prices do (skipping). For such a cell Q and bidder i let l be the element with the largest lower
-bound (the *leader*, fixed from the current prices), and R the elements that may still beat it:
-u-high^k + Delta [k free] >= u-low^l - Delta [l free]. Variables and constraints per (Q, i):
+bound (the *leader*, fixed from the current prices), r the element of largest lower bound among
+those whose price is not free (the *reference*: the null element at worst, u = 0, and it never
+moves), and R the elements that may still be chosen: u-high^k + Delta [k free] >=
+max(u-low^l - Delta [l free], u-low^r). Variables and constraints per (Q, i):
 
     c_k in {0, 1}   (k in R + {l}, k may be chosen in Q)
     u-high^k - x^k - (u-low^l - x^l) + eps <= M c_k           (k != l: c_k = 0 only if l beats k on Q)
@@ -22,11 +24,13 @@ u-high^k + Delta [k free] >= u-low^l - Delta [l free]. Variables and constraints
     A_ij >= alpha-bar_ij^k c_k                                (A_ij bounds bidder i's load)
     sum_i A_ij <= 1                                           (condition (*), every item j)
 
-where r is the element of largest lower bound among those whose price is not free (the null
-element at worst, u = 0), so a leader that truly over-allocates with the other bidder's choice
-can be priced out (a leader whose price is not free has c_l = 1 fixed). Every exclusion is
-by an element that beats the excluded one on all of Q, so the soundness argument below holds
-whether or not the beating element itself stays a candidate.
+When both k and l are free, k may instead be beaten by r (a leader priced out must not take the
+elements it used to beat with it): with z_k in {0, 1} the first line becomes
+u-high^k - x^k - (u-low^l - x^l) + eps <= M (c_k + z_k) and u-high^k - x^k - u-low^r + eps <=
+M (c_k + 1 - z_k). A leader that truly over-allocates with the other bidder's choice can be
+priced out (a leader whose price is not free has c_l = 1 fixed). Every exclusion is by an element
+that beats the excluded one on all of Q, so the soundness argument below holds whether or not the
+beating element itself stays a candidate.
 
 (terms of elements whose price is not free, or whose candidacy cannot change, are constants).
 With two additive bidders, cells that pass the certificate's pair condition (**) at the current
@@ -58,6 +62,44 @@ Training with ``choice_margin`` eps (``train.margin_incompatibility``) makes the
 utility eps of each bidder's best compatible, so cells whose utility spread is below ~eps/2
 pass (*) by refinement alone, and the MILP is needed only where that fails.
 
+Piecewise-constant menus (``menu_grid`` G > 0; cells = the product cells of the menu grid)
+-------------------------------------------------------------------------------------------
+The price grid is the menu grid, so in a product cell q = (q_1, ..., q_n) bidder i faces one
+menu, M_i(q_{-i}), and its price change x_i^k(q_{-i}) is one number. ``certify.check_grid`` gives
+the failing cells with each bidder's own box Q_i refined into boxes b; the candidate sets are
+exact up to that refinement, so the transform can be local: prices only *rise*, and each failing
+cell is repaired by excluding elements from the bidders' own boxes. For a candidate k of bidder i
+in box b let f(k) be its *fallback*: among the elements allocating no more than k (alpha^f <=
+alpha^k item-wise, the null element at worst) the one for which g(k, f) = max_{v in b} (u^k(v) -
+u^f(v)) is smallest; g is exact because u^k - u^f is affine in v with constant slope alpha^k -
+alpha^f (``certify.pair_gaps``). Excluding k costs a raise of g(k, f) + eps (then f beats k on all
+of b) and leaves at most alpha^f, or a raise of u-high^k(b) + eps (the null element beats k; k
+leaves nothing). Candidate sets use the same exact pairwise test: k is a candidate in b unless
+one element beats it on all of b. Per round, over a batch
+of failing cells q (``grid_batch``), with the worst case over the boxes b of q where k is a
+candidate:
+
+    e_qik, n_qik in {0, 1},  e_qik + n_qik <= 1                   (k excluded to f(k) / to null)
+    x_i^k(q_{-i}) >= raise_fb(q, i, k) e_qik + raise_null(q, i, k) n_qik      (x >= 0: prices rise)
+    A_qij >= alpha_ij^k (1 - e_qik - n_qik),  A_qij >= alpha_ij^f(k) e_qik
+    sum_i A_qij <= 1                                               (condition (*), item j)
+    minimise sum x                      (always feasible: every candidate excluded to null leaves 0)
+
+x is shared by every cell whose bidder i faces the menu of q_{-i}, so one raise serves all of
+them; a raise can also change choices in other cells (that is why the check is re-run after each
+round and another round follows). Termination: prices only rise, and an element priced above
+every utility is never chosen, after which the null element (compatible with everything) is
+what remains. The MILP is only the price chooser: the certificate is the exact check that follows.
+
+Margin argument for piecewise-constant menus: none is needed. The network reads b_{-i} only
+through the centre of its grid cell (half-open cells [e_k, e_{k+1}), the last one closed), so the
+menu is exactly constant on each cell and there is nothing between grid points to bound: in a
+product cell the bidders choose independently (bidder i's choice depends on v_i in Q_i and on a
+fixed menu), utilities are affine in own values, and the exact box bounds <lo, alpha> - p and
+<hi, alpha> - p give candidate sets that contain every element taken anywhere in Q_i. (*) on
+every product cell is then necessary and sufficient for feasibility on the whole value space
+(up to the refinement's over-approximation, which can only make the check stricter).
+
 Discrete settings (cells = single type profiles, every bound exact)
 -------------------------------------------------------------------
 Re-price every menu to maximise expected revenue subject to compatibility (this is what turns
@@ -86,6 +128,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -94,11 +137,16 @@ from infozoo.core.lp import solve
 from infozoo.envs.auction.metrics import revenue, run_chunked
 from infozoo.solvers.gemnet.certify import (
     CheckResult,
+    GridCheck,
     all_profiles,
+    candidates,
     cell_bounds,
     check_discrete,
+    check_grid,
+    grid_menus,
     initial_cells,
     lipschitz_bound,
+    pair_gaps,
     refine_and_check,
 )
 from infozoo.solvers.gemnet.model import GemNetMechanism, PriceGrid
@@ -125,7 +173,7 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
     """Transform ``mech``'s prices in place and attach the certificate; returns the certificate."""
     t0 = time.perf_counter()
     s = mech.setting
-    mech.grid = PriceGrid.build(s, cfg.grid)
+    mech.grid = price_grid(mech, cfg)
     K1 = mech.net.K + 1
     mech.delta = torch.zeros(s.bidders, mech.grid.cells, K1, dtype=torch.float64)
     rev_before = expected_revenue(mech)
@@ -138,8 +186,28 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
         check = check_discrete(mech)
         cert.update({"grid": "single type profiles", "check": check})
         passed = check["passed"]
+    elif mech.net.menu_grid:
+        grid_res = check_grid(mech, cfg.own_depth)
+        rounds = 0
+        ok = True
+        while ok and len(grid_res.failing) and rounds < cfg.milp_rounds:
+            rounds += 1
+            raised = False
+            for batch in grid_res.batches(cfg.grid_batch):  # one MILP per batch of failing cells
+                status, x = milp_grid(mech, batch, cfg)
+                status["round"] = rounds
+                cert["milps"].append(status)
+                ok = status["status"] == "Optimal"
+                if not ok:
+                    break
+                mech.delta = mech.delta + x
+                raised |= bool((x > 0).any())
+            ok &= raised
+            grid_res = check_grid(mech, cfg.own_depth)
+        cert.update(grid_summary(mech, grid_res, cfg))
+        passed = not len(grid_res.failing)
     else:
-        per_dim = cfg.grid if s.bidders > 1 else 1
+        per_dim = mech.grid.g if s.bidders > 1 else 1
         res = refine_and_check(mech, initial_cells(mech, per_dim), cfg.max_depth, cfg.max_cells,
                                cfg.lookahead_split)
         rounds = 0
@@ -174,11 +242,40 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
     return cert
 
 
+def price_grid(mech: GemNetMechanism, cfg: Any) -> PriceGrid:
+    """The grid on which price changes are constant: the menu grid for piecewise-constant menus
+    (so that every cell of the certificate has one menu and one price change), else ``cfg.grid``
+    cells per dimension (discrete settings: one cell per support point)."""
+    if mech.net.menu_grid:
+        return PriceGrid(mech.net.grid_edges.clone())
+    return PriceGrid.build(mech.setting, cfg.grid)
+
+
+def grid_summary(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> dict[str, Any]:
+    s, G = mech.setting, mech.net.menu_grid
+    return {
+        "grid": {"menu_grid_per_dim": G, "price_grid_per_dim": G, "product_cells": res.cells,
+                 "menus_per_bidder": G ** ((s.bidders - 1) * s.items), "own_depth": cfg.own_depth},
+        "cells": res.cells, "failing_cells": len(res.failing),
+        "failing_before_refinement": res.failing_unrefined, "own_boxes_refined": res.leaves,
+        "worst_slack": res.worst_slack,
+        "bound_method": "exact: menus are constant on each cell of the menu grid, so in a product cell "
+                        "the bidders choose independently and utilities are affine in own values; "
+                        "candidate sets from exact box bounds, own boxes refined where several elements "
+                        "are candidates",
+        "lipschitz_note": "not needed: the menu network reads b_{-i} only through its grid cell",
+        "margin": f"none needed between grid points (menus are constant on cells); eps = {EPS:g} in the MILP",
+        "check_time": res.wall_time,
+    }
+
+
 def continuous_summary(mech: GemNetMechanism, res: CheckResult, cfg: Any, per_dim: int) -> dict[str, Any]:
     s = mech.setting
     return {
         "grid": {"initial_per_dim": per_dim, "initial_cells": per_dim ** (s.bidders * s.items),
-                 "price_grid_per_dim": cfg.grid if s.bidders > 1 else 1,
+                 "price_grid_per_dim": per_dim,
+                 "menus": f"piecewise constant on the menu grid ({mech.net.menu_grid} per dimension): exact "
+                          "menus per cell" if mech.net.menu_grid else "continuous in b_{-i}",
                  "max_depth": cfg.max_depth, "max_cells": cfg.max_cells,
                  "split_rule": "look-ahead (the cut whose halves pass most / shrink the candidate sets most)"
                                if cfg.lookahead_split else "widest dimension",
@@ -205,103 +302,243 @@ def too_large(cfg: Any, t0: float, **counts: int) -> dict[str, Any]:
             "limit": cfg.milp_max_binaries, "build_time": time.perf_counter() - t0}
 
 
-def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[dict[str, Any], torch.Tensor]:
-    """Build and solve the price-change MILP of the module docstring; returns (status, x)."""
+@dataclass
+class BoxTable:
+    """The MILP's input: boxes of one bidder's values inside constraint cells, with bounds at the
+    current prices. ``group`` [R] the product cell (the bidders' loads A_ij are per group),
+    ``bidder`` [R], ``price_cell`` [R] the cell of b_{-i} whose prices apply, u_lo / u_hi [R, K+1]
+    utility bounds over the box, a_hi [R, K+1, m] allocation upper bounds. A continuous cell is
+    one group with one box per bidder; a cell of piecewise-constant menus has the refined own boxes."""
+
+    group: torch.Tensor
+    bidder: torch.Tensor
+    price_cell: torch.Tensor
+    u_lo: torch.Tensor
+    u_hi: torch.Tensor
+    a_hi: torch.Tensor
+
+    def take(self, mask: torch.Tensor) -> BoxTable:
+        return BoxTable(*(getattr(self, f)[mask] for f in ("group", "bidder", "price_cell", "u_lo", "u_hi", "a_hi")))
+
+
+def free_prices(candidates: torch.Tensor, bidder: torch.Tensor, price_cell: torch.Tensor,
+                shape: tuple[int, int, int]) -> torch.Tensor:
+    """Mask [n, price cells, K+1] of the prices the MILP may change: the candidates (not the null
+    element) of bidder i in failing boxes, in the price cell of their b_{-i}."""
+    free = torch.zeros(shape, dtype=torch.bool)
+    rows, ks = candidates.nonzero(as_tuple=True)
+    keep = ks > 0
+    free[bidder[rows[keep]], price_cell[rows[keep]], ks[keep]] = True
+    return free
+
+
+def relevant(t: BoxTable, free: torch.Tensor, delta_max: float
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per box: the leader l (largest lower bound), the reference r (the element of largest lower
+    bound among those whose price is not free: the null element at worst, so r never moves), which
+    prices are free, and R + {l}: the elements that may still be chosen in the box under price
+    changes |x| <= delta_max (neither the leader at its lowest price nor r beats them on all of it)."""
+    is_free = free[t.bidder, t.price_cell]  # [R, K+1]
+    lead = t.u_lo.argmax(-1)
+    ref = torch.where(is_free, torch.full_like(t.u_lo, -math.inf), t.u_lo).argmax(-1)
+    rows = torch.arange(len(lead))
+    thr = torch.maximum(t.u_lo[rows, lead] - delta_max * is_free[rows, lead].to(t.u_lo.dtype), t.u_lo[rows, ref])
+    rel = t.u_hi + delta_max * is_free.to(t.u_hi.dtype) >= thr.unsqueeze(-1)
+    rel[rows, lead] = True
+    return lead, ref, is_free, rel
+
+
+def constrained(t: BoxTable, free: torch.Tensor, n: int, delta_max: float) -> torch.Tensor:
+    """Mask [R] of the boxes in groups that need constraints: (*) may fail there for some price
+    change |x| <= delta_max (with every element of R + {l} counted as chosen)."""
+    rel = relevant(t, free, delta_max)[-1]
+    m = t.a_hi.shape[-1]
+    worst = torch.where(rel.unsqueeze(-1), t.a_hi, torch.zeros_like(t.a_hi)).amax(1)  # [R, m]
+    groups, gpos = torch.unique(t.group, return_inverse=True)
+    per = torch.zeros(len(groups) * n, m, dtype=worst.dtype)
+    per.scatter_reduce_(0, (gpos * n + t.bidder).unsqueeze(-1).expand(-1, m), worst, "amax")
+    needed = (per.reshape(len(groups), n, m).sum(1) > 1).any(-1)
+    return needed[gpos]
+
+
+def add_load(prob: Any, A: list[Any], alloc: list[float], chosen: Any) -> None:
+    """A_ij >= alpha-bar_ij^k c_k for every item j: the bidder's load covers element k if chosen."""
+    for j, a in enumerate(alloc):
+        if a > 0:
+            prob += A[j] >= a * chosen
+
+
+def price_milp(t: BoxTable, free: torch.Tensor, n: int, cfg: Any, delta_max: float,
+               t0: float) -> tuple[dict[str, Any], torch.Tensor]:
+    """Build and solve the price-change MILP of the module docstring over the boxes ``t`` with
+    free prices ``free`` [n, price cells, K+1]; returns (status, x [n, price cells, K+1])."""
     import pulp
 
-    t0 = time.perf_counter()
-    s = mech.setting
-    n, m = s.bidders, s.items
-    delta_max = cfg.max_change * float(s.high().max())
-    x_out = torch.zeros_like(mech.delta)
-    fail = res.cells.take(res.failing)
-    if len(fail) > cfg.milp_max_binaries:  # every failing cell needs at least one binary: refuse early
-        return too_large(cfg, t0, failing_cells=len(fail)), x_out
-    fb = cell_bounds(mech, fail)
-    free: set[tuple[int, int, int]] = set()
-    for i in range(n):
-        for c, k in zip(fb.price_cell[:, i].tolist(), fb.candidates[:, i, :].tolist()):
-            free.update((i, c, kk) for kk, on in enumerate(k) if on and kk > 0)
-    free_cells = {(i, c) for i, c, _ in free}
-    # constraint cells: every cell touching a free price cell
-    all_b = cell_bounds(mech, res.cells)
-    touch = torch.zeros(len(res.cells), dtype=torch.bool)
-    for i in range(n):
-        pcs = torch.tensor(sorted(c for ii, c in free_cells if ii == i), dtype=torch.long)
-        touch |= torch.isin(all_b.price_cell[:, i], pcs)
-    idx = touch.nonzero()[:, 0].tolist()
+    m = t.a_hi.shape[-1]
+    x_out = torch.zeros(free.shape, dtype=torch.float64)
+    keep = constrained(t, free, n, delta_max)  # skipping: groups where (*) holds whatever the free prices do
+    t = t.take(keep)
+    lead, refs, is_free, rel = relevant(t, free, delta_max)
+    order = torch.argsort(t.group, stable=True)
+    t, lead, refs, is_free, rel = t.take(order), lead[order], refs[order], is_free[order], rel[order]
+    fr = sorted(map(tuple, free.nonzero().tolist()))
+    xp = {f: pulp.LpVariable(f"xp_{f[0]}_{f[1]}_{f[2]}", 0, delta_max) for f in fr}
+    xm = {f: pulp.LpVariable(f"xm_{f[0]}_{f[1]}_{f[2]}", 0, delta_max) for f in fr}
     prob = pulp.LpProblem("gemnet_price_transform", pulp.LpMinimize)
-    xp = {f: pulp.LpVariable(f"xp_{f[0]}_{f[1]}_{f[2]}", 0, delta_max) for f in sorted(free)}
-    xm = {f: pulp.LpVariable(f"xm_{f[0]}_{f[1]}_{f[2]}", 0, delta_max) for f in sorted(free)}
     prob += pulp.lpSum(xp.values()) + pulp.lpSum(xm.values())
-    n_bin = n_cells = 0
-    pair_ok = (all_b.joint >= 0) if all_b.joint is not None else torch.zeros(len(res.cells), dtype=torch.bool)
-    for q in idx:
-        if bool(pair_ok[q]) and not bool(res.failing[q]):
-            continue  # certified by the pair condition (**) at current prices; re-certification rechecks it
-        loads: list[list[Any]] = []
-        worst = torch.zeros(m, dtype=torch.float64)
-        terms = []
-        for i in range(n):
-            pc = int(all_b.price_cell[q, i])
-            ulo, uhi, ahi = all_b.u_lo[q, i], all_b.u_hi[q, i], all_b.a_hi[q, i]
-            lead = int(ulo.argmax())
-            is_free = torch.tensor([(i, pc, k) in free for k in range(ulo.shape[0])])
-            slack_up = uhi + delta_max * is_free
-            rel = (slack_up >= ulo[lead] - delta_max * float(is_free[lead])).nonzero()[:, 0].tolist()
-            rel = [k for k in rel if k != lead]
-            worst += torch.stack([ahi[k] for k in rel + [lead]]).amax(0)
-            terms.append((i, pc, ulo, uhi, ahi, lead, is_free, rel))
-        if bool((worst <= 1).all()):
-            continue  # skipping: (*) holds here whatever the free prices do
-        n_cells += 1
-        for i, pc, ulo, uhi, ahi, lead, is_free, rel in terms:
-            def xvar(k: int, i: int = i, pc: int = pc) -> Any:
-                f = (i, pc, k)
-                return xp[f] - xm[f] if f in xp else 0
-            A = [pulp.LpVariable(f"A_{q}_{i}_{j}", 0, 1) for j in range(m)]
-            if bool(is_free[lead]):  # the leader may be priced out below the best fixed-price element r
-                fixed = torch.where(is_free, torch.full_like(ulo, -math.inf), ulo)
-                ref = int(fixed.argmax())
-                cl = pulp.LpVariable(f"c_{q}_{i}_{lead}", cat="Binary")
+    n_bin = 0
+    loads: dict[tuple[int, int], list[Any]] = {}
+    u_lo, u_hi, a_hi = t.u_lo.tolist(), t.u_hi.tolist(), t.a_hi.tolist()
+    for r, (g, i, pc) in enumerate(zip(t.group.tolist(), t.bidder.tolist(), t.price_cell.tolist())):
+        def xvar(k: int, i: int = i, pc: int = pc) -> Any:
+            f = (i, pc, k)
+            return xp[f] - xm[f] if f in xp else 0
+        if (g, i) not in loads:
+            loads[(g, i)] = [pulp.LpVariable(f"A_{g}_{i}_{j}", 0, 1) for j in range(m)]
+        A = loads[(g, i)]
+        ulo, uhi, ahi, fr_r = u_lo[r], u_hi[r], a_hi[r], is_free[r].tolist()
+        ld, ref = int(lead[r]), int(refs[r])
+
+        if fr_r[ld]:  # the leader may be priced out below the reference r
+            cl = pulp.LpVariable(f"c_{r}_{ld}", cat="Binary")
+            n_bin += 1
+            gap = uhi[ld] - ulo[ref]
+            prob += gap - xvar(ld) + EPS <= (abs(gap) + delta_max + 1) * cl
+            add_load(prob, A, ahi[ld], cl)
+        else:
+            add_load(prob, A, ahi[ld], 1)
+        for k in rel[r].nonzero()[:, 0].tolist():
+            if k == ld:
+                continue
+            gap = uhi[k] - ulo[ld]
+            if not (fr_r[k] or fr_r[ld]):
+                if gap >= 0:  # a candidate whatever happens
+                    add_load(prob, A, ahi[k], 1)
+                continue
+            ck = pulp.LpVariable(f"c_{r}_{k}", cat="Binary")
+            n_bin += 1
+            M = abs(gap) + 2 * delta_max + 1
+            if fr_r[k] and fr_r[ld]:  # beaten by the leader (z = 0) or by the reference r (z = 1)
+                z = pulp.LpVariable(f"z_{r}_{k}", cat="Binary")
                 n_bin += 1
-                if n_bin > cfg.milp_max_binaries:
-                    return too_large(cfg, t0, binaries=n_bin, free_prices=len(free)), x_out
-                gap = float(uhi[lead] - ulo[ref])
-                prob += gap - xvar(lead) + EPS <= (abs(gap) + delta_max + 1) * cl
-                for j in range(m):
-                    if float(ahi[lead, j]) > 0:
-                        prob += A[j] >= float(ahi[lead, j]) * cl
+                gap_r = uhi[k] - ulo[ref]
+                prob += gap - xvar(k) + xvar(ld) + EPS <= M * (ck + z)
+                prob += gap_r - xvar(k) + EPS <= (abs(gap_r) + delta_max + 1) * (ck + 1 - z)
             else:
-                for j in range(m):
-                    prob += A[j] >= float(ahi[lead, j])
-            for k in rel:
-                gap = float(uhi[k] - ulo[lead])
-                if not (bool(is_free[k]) or bool(is_free[lead])):
-                    if gap >= 0:  # a candidate whatever happens
-                        for j in range(m):
-                            prob += A[j] >= float(ahi[k, j])
-                    continue
-                ck = pulp.LpVariable(f"c_{q}_{i}_{k}", cat="Binary")
-                n_bin += 1
-                if n_bin > cfg.milp_max_binaries:
-                    return too_large(cfg, t0, binaries=n_bin, free_prices=len(free)), x_out
-                M = abs(gap) + 2 * delta_max + 1
-                prob += gap - xvar(k) + xvar(lead) + EPS <= M * ck
-                for j in range(m):
-                    if float(ahi[k, j]) > 0:
-                        prob += A[j] >= float(ahi[k, j]) * ck
-            loads.append(A)
+                prob += gap - xvar(k) + xvar(ld) + EPS <= M * ck
+            add_load(prob, A, ahi[k], ck)
+        if n_bin > cfg.milp_max_binaries:
+            return too_large(cfg, t0, binaries=n_bin, free_prices=len(fr)), x_out
+    groups_used = sorted({g for g, _ in loads})
+    for g in groups_used:
         for j in range(m):
-            prob += pulp.lpSum(A[j] for A in loads) <= 1
+            prob += pulp.lpSum(loads[(g, i)][j] for i in range(n) if (g, i) in loads) <= 1
     build = time.perf_counter() - t0
     result = solve_milp(prob, cfg)
     status = {"kind": "continuous price change", "status": result.status, "solver": result.solver,
-              "objective": result.objective, "free_prices": len(free), "constraint_cells": n_cells,
-              "binaries": n_bin, "build_time": build, "solve_time": result.wall_time}
+              "objective": result.objective, "free_prices": len(fr), "constraint_cells": len(groups_used),
+              "constraint_boxes": len(t.group), "binaries": n_bin, "build_time": build,
+              "solve_time": result.wall_time}
     if result.optimal:
-        for f in free:
-            x_out[f[0], f[1], f[2]] = float(xp[f].value() or 0.0) - float(xm[f].value() or 0.0)
+        for f in fr:
+            x_out[f] = float(xp[f].value() or 0.0) - float(xm[f].value() or 0.0)
+    return status, x_out
+
+
+def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[dict[str, Any], torch.Tensor]:
+    """The price-change MILP for continuous menus: one box per bidder and certificate cell."""
+    t0 = time.perf_counter()
+    s = mech.setting
+    n = s.bidders
+    delta_max = cfg.max_change * float(s.high().max())
+    fail = res.cells.take(res.failing)
+    if len(fail) > cfg.milp_max_binaries:  # every failing cell needs at least one binary: refuse early
+        return too_large(cfg, t0, failing_cells=len(fail)), torch.zeros_like(mech.delta)
+    fb = cell_bounds(mech, fail)
+    C = len(fail)
+    bidder = torch.arange(n).repeat(C)
+    free = free_prices(fb.candidates.reshape(C * n, -1), bidder, fb.price_cell.reshape(-1), tuple(mech.delta.shape))
+    all_b = cell_bounds(mech, res.cells)
+    touch = free.any(-1)[torch.arange(n), all_b.price_cell].any(-1)  # cells touching a free price cell
+    if all_b.joint is not None:  # certified by the pair condition (**) at current prices: not constrained;
+        touch &= ~((all_b.joint >= 0) & ~res.failing)  # re-certification rechecks them
+    q = touch.nonzero()[:, 0]
+    Q = len(q)
+    t = BoxTable(q.repeat_interleave(n), torch.arange(n).repeat(Q), all_b.price_cell[q].reshape(-1),
+                 all_b.u_lo[q].reshape(Q * n, -1), all_b.u_hi[q].reshape(Q * n, -1),
+                 all_b.a_hi[q].reshape(Q * n, *all_b.a_hi.shape[2:]))
+    return price_milp(t, free, n, cfg, delta_max, t0)
+
+
+def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str, Any], torch.Tensor]:
+    """One round of the price transform for piecewise-constant menus (the exclusion MILP of the
+    module docstring): prices only rise, so that in every failing product cell q the bidders'
+    candidate sets stop over-allocating. Returns (status, x [n, menu cells, K+1] >= 0)."""
+    import pulp
+
+    t0 = time.perf_counter()
+    n, m = mech.setting.bidders, mech.setting.items
+    x_out = torch.zeros_like(mech.delta)
+    menus = grid_menus(mech)
+    K1 = menus.alpha.shape[2]
+    # fallback of k in a box: among the elements allocating no more than k, the one that needs the
+    # smallest raise of k to beat it on the whole box (max over the box of u^k - u^f, exact)
+    sub_menu = (menus.alpha.unsqueeze(2) <= menus.alpha.unsqueeze(3)).all(-1)  # [n, Cm, k, k']: a^k' <= a^k
+    sub_menu &= ~torch.eye(K1, dtype=torch.bool)
+    keys, stats = [], []
+    for st in range(0, len(res.boxes), 16384):
+        b = res.boxes.take(torch.arange(st, min(st + 16384, len(res.boxes))))
+        _, u_hi, alpha = b.bounds(menus)
+        rows, ks = (candidates(b, menus) & (torch.arange(K1) > 0)).nonzero(as_tuple=True)
+        sub = sub_menu[b.bidder[rows], b.menu[rows], ks]  # [P, K+1]: the elements allocating no more than k
+        need, fb = torch.where(sub, pair_gaps(b, menus, rows, ks), math.inf).min(-1)
+        raise_fb = need.clamp(min=0) + EPS  # k beaten by its fallback on the box
+        raise_null = u_hi[rows, ks].clamp(min=0) + EPS  # k beaten by the null element on the box
+        fb_alloc = alpha[rows, fb]  # [P, m]
+        q = torch.searchsorted(res.failing, b.cell[rows]) * n + b.bidder[rows]
+        keys.append((q * K1 + ks) * len(menus.price[0]) + b.menu[rows])
+        stats.append(torch.cat([raise_fb[:, None], raise_null[:, None], fb_alloc, alpha[rows, ks]], -1))
+    # per (cell, bidder, element): the worst case over the boxes where k is a candidate
+    uniq, inv = torch.unique(torch.cat(keys), return_inverse=True)
+    st_all = torch.cat(stats)
+    agg = torch.zeros(len(uniq), st_all.shape[1], dtype=torch.float64).scatter_reduce(
+        0, inv.unsqueeze(-1).expand_as(st_all), st_all, "amax", include_self=False)
+    Cm = len(menus.price[0])
+    menu_of, qk = (uniq % Cm).tolist(), (uniq // Cm)
+    q_of, k_of = (qk // K1).tolist(), (qk % K1).tolist()
+    prob = pulp.LpProblem("gemnet_grid_exclusion", pulp.LpMinimize)
+    xs: dict[tuple[int, int, int], Any] = {}
+    chosen: list[tuple[tuple[int, int, int], Any, Any, float, float]] = []
+    A = {q: [pulp.LpVariable(f"A_{q}_{j}", 0, 1) for j in range(m)] for q in range(len(res.failing) * n)}
+    n_bin = 0
+    for q, k, menu, row in zip(q_of, k_of, menu_of, agg.tolist()):
+        i = q % n
+        f = (i, menu, k)
+        if f not in xs:
+            xs[f] = pulp.LpVariable(f"x_{i}_{menu}_{k}", 0)
+        ef = pulp.LpVariable(f"e_{q}_{k}_fb", cat="Binary")  # excluded, falls back to a smaller element
+        en = pulp.LpVariable(f"e_{q}_{k}_null", cat="Binary")  # excluded below the null element
+        n_bin += 2
+        prob += ef + en <= 1
+        prob += xs[f] >= row[0] * ef + row[1] * en
+        add_load(prob, A[q], row[2 + m:], 1 - ef - en)
+        add_load(prob, A[q], row[2:2 + m], ef)
+        chosen.append((f, ef, en, row[0], row[1]))
+        if n_bin > cfg.milp_max_binaries:
+            return too_large(cfg, t0, binaries=n_bin, failing_cells=len(res.failing)), x_out
+    for c in range(len(res.failing)):
+        for j in range(m):
+            prob += pulp.lpSum(A[c * n + i][j] for i in range(n)) <= 1
+    prob += pulp.lpSum(xs.values())
+    build = time.perf_counter() - t0
+    result = solve_milp(prob, cfg)
+    status = {"kind": "grid exclusion (prices rise)", "status": result.status, "solver": result.solver,
+              "objective": result.objective, "failing_cells": len(res.failing), "price_variables": len(xs),
+              "binaries": n_bin, "build_time": build, "solve_time": result.wall_time}
+    if result.optimal:  # the raises the chosen exclusions need, exactly (not up to the solver's tolerance)
+        for f, ef, en, r_fb, r_null in chosen:
+            need = r_fb if (ef.value() or 0) > 0.5 else r_null if (en.value() or 0) > 0.5 else 0.0
+            x_out[f] = max(float(x_out[f]), need, float(xs[f].value() or 0.0))
     return status, x_out
 
 

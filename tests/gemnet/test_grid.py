@@ -1,0 +1,111 @@
+"""GemNet with piecewise-constant menus (``menu_grid``): menus constant on the cells of the
+others' values, the exact per-cell feasibility check, the exclusion MILP and checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from infozoo.envs.auction.mechanism import over_allocation
+from infozoo.envs.auction.metrics import menu_regret
+from infozoo.envs.auction.settings import NAMED_SETTINGS
+from infozoo.solvers.gemnet import certify, train, transform
+from infozoo.solvers.gemnet.model import MenuNetwork
+
+from .test_gemnet import constant_menu, tiny_config
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFOZOO_PROGRESS", "0")
+
+
+def test_grid_menu_is_constant_on_cells_and_ignores_own_bid():
+    s = NAMED_SETTINGS["additive-2x3-uniform"]()
+    torch.manual_seed(0)
+    net = MenuNetwork(2, 3, 5, False, s.low(), s.high(), (16,), "tanh", menu_grid=4).double()
+    g = torch.Generator().manual_seed(1)
+    v = s.sample(500, g)
+    lo, hi = net.cell_box(v)
+    inside = lo + torch.rand(v.shape, generator=g, dtype=torch.float64) * (hi - lo)  # same cells
+    a0, p0 = net(v)
+    a1, p1 = net(inside)
+    assert torch.equal(a0, a1) and torch.equal(p0, p1)
+    moved = v.clone()
+    moved[:, 0] = s.sample(500, g)[:, 0]  # bidder 0's own bid: bidder 0's menu must not change
+    a2, p2 = net(moved)
+    assert torch.equal(a0[:, 0], a2[:, 0]) and torch.equal(p0[:, 0], p2[:, 0])
+    assert not torch.equal(p0[:, 1], p2[:, 1])  # bidder 1 reads bidder 0's cell
+    edge = torch.zeros(1, 2, 3, dtype=torch.float64)  # cells are half-open: 0.25 starts cell 1
+    edge[0, 0, 0] = 0.25
+    assert torch.equal(net.cell_box(edge)[0][0, 0, 0], torch.tensor(0.25, dtype=torch.float64))
+
+
+def test_grid_check_is_exact_for_posted_prices():
+    """Both bidders may buy item 1 at 0.6 whatever the others bid. On a 4-per-dimension grid the
+    product cells where both can buy are exactly those whose item-1 cells of both bidders reach
+    above 0.6 (cells [0.5, 0.75) and [0.75, 1]): 2 x 4 own cells per bidder, 64 product cells.
+    The check must find exactly these (no more: its candidate sets are exact here)."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = constant_menu(s, [[1.0, 0.0]], [0.6], menu_grid=4)
+    mech.grid = transform.price_grid(mech, cfg)
+    res = certify.check_grid(mech, max_depth=6)
+    digits = certify.grid_digits(res.failing, 4, 4).reshape(-1, 2, 2)
+    assert len(res.failing) == 64 and bool((digits[:, :, 0] >= 2).all())
+    assert res.worst_slack == -1.0
+    one = constant_menu(s, [[1.0, 0.0]], [0.6], menu_grid=4)[0]  # a single buyer of item 1 would pass
+    one.net.nets[1][-1].bias.data[-1] = 30.0  # bidder 1's price ~ 30: never buys
+    assert len(certify.check_grid(one, max_depth=6).failing) == 0
+
+
+def test_grid_transform_certifies_by_raising_prices():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = constant_menu(s, [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], [0.55, 1.2, 0.6], menu_grid=4)
+    v = s.sample(20_000, torch.Generator().manual_seed(2))
+    assert float(over_allocation(mech(v).allocation).max()) > 0.5
+    _, p_before = mech.menus(v)
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is True, cert
+    assert all(m["status"] == "Optimal" for m in cert["milps"]) and cert["n_milps"] >= 1
+    _, p_after = mech.menus(v)
+    assert bool((p_after >= p_before - 1e-12).all())  # the exclusion MILP only raises prices
+    assert certify.verify_random(mech, 100_000, seed=3) == 0.0
+    assert certify.adversarial_search(mech, restarts=200, rounds=10)["max_over_allocation"] == 0.0
+    assert float(menu_regret(mech, v[:2000]).max()) <= 1e-12  # still SP: only prices changed
+    again = certify.recheck(mech, profiles=10_000, restarts=50)
+    assert again["certified"] is True and again["check"]["failing_cells"] == 0
+
+
+def test_grid_transform_leaves_compatible_menus_unchanged():
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = constant_menu(s, [[0.5, 0.5], [0.5, 0.0]], [0.6, 0.2], menu_grid=3)
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is True and cert["n_milps"] == 0 and mech.delta is None
+
+
+@pytest.mark.parametrize("name", ["additive-2x2-uniform", "unit-2x2-uniform"])
+def test_grid_fit_save_load_round_trip(tmp_path, name):
+    s = NAMED_SETTINGS[name]()
+    cfg = tiny_config(s, menu_grid=4, steps=20, warm_steps=100, milp_rounds=30)
+    mech = train.fit(s, cfg)
+    assert mech.certified is True, mech.certificate
+    assert mech.report["over_allocation_random"] == 0.0
+    mech.save(tmp_path / "ck")
+    back = train.load(tmp_path / "ck")
+    assert back.net.menu_grid == 4
+    v = s.sample(5000, torch.Generator().manual_seed(5))
+    a, b = mech(v), back(v)
+    assert torch.equal(a.allocation, b.allocation) and torch.equal(a.payment, b.payment)
+    assert certify.recheck(back, profiles=10_000, restarts=20)["certified"] is True
+
+
+def test_default_menu_grid_keeps_the_exact_check_small():
+    for name in ("additive-2x2-uniform", "unit-2x2-uniform", "additive-2x3-uniform", "additive-3x3-uniform",
+                 "additive-2x5-uniform"):
+        s = NAMED_SETTINGS[name]()
+        cfg = train.default_config(s)
+        assert cfg.menu_grid > 1 and cfg.menu_grid ** (s.bidders * s.items) <= 2_000_000, name
+    big = train.default_config(NAMED_SETTINGS["additive-3x10-uniform"]())
+    assert big.menu_grid == 0  # 2^30 product cells: continuous menus and interval bounds instead
+    with pytest.raises(ValueError, match="menu_grid"):
+        train.check_config(tiny_config(NAMED_SETTINGS["additive-2x2-uniform"](), menu_grid=-1))
