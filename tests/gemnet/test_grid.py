@@ -83,6 +83,36 @@ def test_grid_transform_leaves_compatible_menus_unchanged():
     assert cert["certified"] is True and cert["n_milps"] == 0 and mech.delta is None
 
 
+def test_grid_timed_out_milp_is_discarded_and_split(monkeypatch: pytest.MonkeyPatch):
+    """A grid MILP stopped by its time limit is not used: its batch is priced in halves. Only the
+    MILPs whose prices are applied must be Optimal; a small batch that times out is refused."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    real = transform.solve_milp
+    sizes: list[int] = []
+
+    def slow_on_big(prob, cfg):  # pretend that MILPs over more than 20 cells hit the time limit
+        result = real(prob, cfg)
+        cells = len({v.name.split("_")[1] for v in prob.variables() if v.name.startswith("A_")}) // 2
+        sizes.append(cells)
+        return result if cells <= 20 else type(result)(result.solver, "Time limit", None, result.wall_time)
+
+    monkeypatch.setattr(transform, "solve_milp", slow_on_big)
+    monkeypatch.setattr(transform, "MIN_GRID_BATCH", 8)
+    mech, cfg = constant_menu(s, [[1.0, 0.0]], [0.6], menu_grid=4)  # 64 failing cells
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is True, cert
+    discarded = [m for m in cert["milps"] if m.get("applied") is False]
+    assert cert["discarded_milps"] == len(discarded) >= 1
+    assert all(m["status"] == "Time limit" for m in discarded)
+    assert all(m["status"] == "Optimal" for m in cert["milps"] if m.get("applied", True))
+    assert max(sizes) == 64 and min(sizes) <= 20
+    assert certify.recheck(mech, profiles=10_000, restarts=20)["certified"] is True
+    monkeypatch.setattr(transform, "MIN_GRID_BATCH", 64)  # 64 cells < 2 x 64: refused, not split
+    mech, cfg = constant_menu(s, [[1.0, 0.0]], [0.6], menu_grid=4)
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is False and cert["milps"][-1]["status"] == "Time limit"
+
+
 @pytest.mark.parametrize("name", ["additive-2x2-uniform", "unit-2x2-uniform"])
 def test_grid_fit_save_load_round_trip(tmp_path, name):
     s = NAMED_SETTINGS[name]()

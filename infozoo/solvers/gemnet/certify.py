@@ -753,7 +753,8 @@ def recheck(mech: GemNetMechanism, profiles: int = 1_000_000, restarts: int = 20
     stored = mech.certificate or {}
     out = {"stored_certified": mech.certified, "recomputed_condition_holds": bool(passed), "check": check,
            "check_time": time.perf_counter() - t0,
-           "milp_statuses": [m.get("status") for m in stored.get("milps", [])]}
+           "milp_statuses": [m.get("status") for m in stored.get("milps", []) if m.get("applied", True)],
+           "discarded_milps": sum(not m.get("applied", True) for m in stored.get("milps", []))}
     out["certified"] = bool(passed and mech.certified is not False
                             and all(s == "Optimal" for s in out["milp_statuses"]))
     if profiles:

@@ -111,6 +111,7 @@ class Config:
     max_change: float = 0.05  # largest price change |delta| per MILP round, times the largest value
     milp_rounds: int = 3  # transform rounds (MILP then re-certification)
     milp_time_limit: float = 300.0  # seconds per MILP; hitting it leaves the mechanism uncertified
+    # (piecewise-constant menus: a timed-out MILP is discarded and its batch split, see transform.py)
     milp_max_binaries: int = 250_000  # refuse (uncertified) a MILP with more binaries (2x2 seed 1: 120k solved in 21 s)
     solver: str = "highs"  # "highs" (default) or "cbc"
     discrete_reprice: bool = True  # discrete settings: re-optimise all prices for revenue by MILP
@@ -145,10 +146,13 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # 0.836), then the exclusion MILP raises prices until every cell passes. Measured on 2x2
         # (2-core CPU, seed 0, transform's 200k profiles): K=32 and 64x64 MLPs: G=16 certified 0.851 in
         # 108 s, G=32 0.859 in 312 s, G=40 0.858 in 479 s; K=64 and 128x128 MLPs, G=32: 0.862 in 345 s.
+        # Unit-demand exclusion MILPs are harder (on unit-2x2, 4000-cell batches often ran past 60 s
+        # while 500-1000-cell ones mostly solve in 1-6 s): smaller batches, and a short time limit,
+        # after which a batch is split (transform.py) rather than the certificate refused.
         return Config(menu_size=128 if full else 64, hidden=(128, 128), activation="tanh",
                       steps=0, batch=2048 if full else 1024, menu_grid=menu_grid, warm_start="lottery-ama",
-                      warm_steps=8000 if full else 4000, alloc_snap=0.01, milp_rounds=30, seed=seed,
-                      profile=profile)
+                      warm_steps=8000 if full else 4000, alloc_snap=0.01, milp_rounds=30, milp_time_limit=30.0,
+                      grid_batch=1000 if setting.unit_demand else 4000, seed=seed, profile=profile)
     # larger settings: continuous menus, certified through Lipschitz/interval cell bounds.
     # tanh and narrow nets keep the menus' Lipschitz constants, hence the cell bounds and the MILP,
     # small enough to certify on a CPU (ReLU 128x128 menus left 80k failing cells on 2x2).

@@ -85,11 +85,19 @@ candidate:
     sum_i A_qij <= 1                                               (condition (*), item j)
     minimise sum x                      (always feasible: every candidate excluded to null leaves 0)
 
+(Alternatives measured on 2x3 with the same distilled menus, certified revenue: weighting x by the
+probability that k is sold in its cell, 1.165 vs 1.148 at G = 4 but 1.216 vs 1.225 at G = 8; by a
+one-element estimate of the revenue a raise loses, 1.124 at G = 4; a priority for bidder 1's
+elements, 1.113 at G = 4. The plain sum is kept.)
 x is shared by every cell whose bidder i faces the menu of q_{-i}, so one raise serves all of
 them; a raise can also change choices in other cells (that is why the check is re-run after each
 round and another round follows). Termination: prices only rise, and an element priced above
 every utility is never chosen, after which the null element (compatible with everything) is
 what remains. The MILP is only the price chooser: the certificate is the exact check that follows.
+A grid MILP stopped by its time limit is therefore *discarded* (none of its prices are applied;
+the certificate lists it with ``applied: false``) and its batch is priced in two halves; only a
+batch of fewer than 2 x ``MIN_GRID_BATCH`` cells that still times out ends the transform, and then
+the mechanism is uncertified. Every MILP whose prices are used finished with status Optimal.
 
 Margin argument for piecewise-constant menus: none is needed. The network reads b_{-i} only
 through the centre of its grid cell (half-open cells [e_k, e_{k+1}), the last one closed), so the
@@ -152,6 +160,7 @@ from infozoo.solvers.gemnet.certify import (
 from infozoo.solvers.gemnet.model import GemNetMechanism, PriceGrid
 
 EPS = 1e-6
+MIN_GRID_BATCH = 250  # piecewise-constant menus: a timed-out batch is split down to this many cells
 
 
 def solve_milp(prob: Any, cfg: Any) -> Any:
@@ -193,10 +202,16 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
         while ok and len(grid_res.failing) and rounds < cfg.milp_rounds:
             rounds += 1
             raised = False
-            for batch in grid_res.batches(cfg.grid_batch):  # one MILP per batch of failing cells
+            queue = grid_res.batches(cfg.grid_batch)  # one MILP per batch of failing cells
+            while queue:
+                batch = queue.pop(0)
                 status, x = milp_grid(mech, batch, cfg)
                 status["round"] = rounds
                 cert["milps"].append(status)
+                if status["status"] == "Time limit" and len(batch.failing) >= 2 * MIN_GRID_BATCH:
+                    status["applied"] = False  # discarded unused: its cells are priced in two halves
+                    queue[:0] = batch.batches((len(batch.failing) + 1) // 2)
+                    continue
                 ok = status["status"] == "Optimal"
                 if not ok:
                     break
@@ -221,7 +236,8 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
             res = refine_and_check(mech, res.cells, cfg.max_depth, cfg.max_cells, cfg.lookahead_split)
         cert.update(continuous_summary(mech, res, cfg, per_dim))
         passed = not bool(res.failing.any())
-    milps_ok = all(m["status"] == "Optimal" for m in cert["milps"])
+    milps_ok = all(m["status"] == "Optimal" for m in cert["milps"] if m.get("applied", True))
+    cert["discarded_milps"] = sum(not m.get("applied", True) for m in cert["milps"])
     certified = bool(passed and milps_ok)
     changed = float(mech.delta.abs().max())
     if changed == 0.0:
