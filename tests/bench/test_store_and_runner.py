@@ -85,3 +85,22 @@ def test_bad_profile_and_executor(tmp_path):
         run_table(TABLE, "medium", store)
     with pytest.raises(ValueError, match="local, ray"):
         run_table(TABLE, "quick", store, executor="dask")
+
+
+def test_report_draws_the_menu_picture_from_a_stored_checkpoint(tmp_path):
+    from infozoo.envs.auction.settings import NAMED_SETTINGS
+    from infozoo.solvers.gemnet import train
+    from tests.gemnet.test_gemnet import tiny_config
+
+    s = NAMED_SETTINGS["additive-1x2-uniform"]()
+    train.fit(s, tiny_config(s, steps=20)).save(tmp_path / "ck")
+    store = Store(tmp_path / "r.sqlite")
+    metrics = {"revenue": 0.5, "regret_mean": 0.0, "regret_max": 0.0, "over_allocation_max": 0.0, "n": 10,
+               "transform_time": 1.5, "checkpoint": str(tmp_path / "ck")}
+    store.put("k", "auction", "additive-1x2-uniform", "rochetnet", 0, "quick", {"n": 10}, metrics, 1.0)
+    store.put("k2", "auction", "additive-2x2-uniform", "gemnet", 0, "quick", {"n": 10},
+              {**metrics, "checkpoint": str(tmp_path / "gone")}, 1.0)  # deleted checkpoint: no picture
+    files = {f.name for f in write_report([TABLE], store, tmp_path / "out")}
+    assert "rochetnet_menus_additive-1x2-uniform.png" in files
+    assert not any(name.startswith("gemnet_menus") for name in files)
+    assert "| 1.5 |" in (tmp_path / "out" / "auction.md").read_text()  # the transform-time column

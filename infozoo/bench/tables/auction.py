@@ -115,20 +115,35 @@ def render(records: list[Record]) -> list[Table]:
                      "regret budgets: " + "; ".join(budgets)]
     detail = Table("Details per method and setting",
                    ["setting", "method", "revenue", "regret mean", "regret max", "max over-allocation",
-                    "SP", "seeds", "train time [s]"], [])
+                    "SP", "seeds", "train time [s]", "transform time [s]"], [])
     for (setting, method), rs in group(records, "setting", "method").items():
         detail.rows.append([setting, method, mean_std(r.metrics["revenue"] for r in rs),
                             mean_std((r.metrics["regret_mean"] for r in rs), 5),
                             mean_std((r.metrics["regret_max"] for r in rs), 5),
                             mean_std((r.metrics["over_allocation_max"] for r in rs), 5),
-                            _sp(rs), str(len(rs)), mean_std((r.metrics.get("train_time", 0.0) for r in rs), 1)])
+                            _sp(rs), str(len(rs)), mean_std((r.metrics.get("train_time", 0.0) for r in rs), 1),
+                            mean_std((r.metrics.get("transform_time") for r in rs), 1)])
     return [revenue, detail]
 
 
+MENU_PICTURES = {"gemnet": "additive-2x2-uniform", "rochetnet": "additive-1x2-uniform"}
+
+
 def plots(records: list[Record], out: Path) -> list[Path]:
+    """Revenue per setting, and GemNet's 2x2 (RochetNet's 1x2) menu before and after the price
+    transform, drawn from the first seed's checkpoint when it is still on disk."""
     from infozoo.bench.plots import revenue_bars
 
-    return [revenue_bars(records, out / "auction_revenue.png", "Auction revenue by setting")]
+    paths = [revenue_bars(records, out / "auction_revenue.png", "Auction revenue by setting")]
+    for method, setting in MENU_PICTURES.items():
+        found = sorted((r for r in records if r.method == method and r.setting == setting), key=lambda r: r.seed)
+        ckpt = Path(found[0].metrics.get("checkpoint", "")) if found else None
+        if ckpt is not None and (ckpt / "config.json").is_file():
+            from infozoo.solvers.gemnet.plots import menu_plot
+            from infozoo.solvers.gemnet.train import load
+
+            paths.append(menu_plot(load(ckpt), out / f"{method}_menus_{setting}.png"))
+    return paths
 
 
 TABLE = TableSpec(NAME, tasks, "infozoo.bench.tables.auction:run", render, plots,
