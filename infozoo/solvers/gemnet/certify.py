@@ -90,7 +90,7 @@ import torch
 from infozoo.core.progress import progress
 from infozoo.core.seeding import torch_generator
 from infozoo.envs.auction.mechanism import over_allocation
-from infozoo.solvers.gemnet.model import GemNetMechanism, PriceGrid, interval_product
+from infozoo.solvers.gemnet.model import GemNetMechanism, PriceGrid, grid_number, interval_product
 
 CHUNK = 8192
 PAIR_CHUNK = 256  # cells per batch of the pair test ((K+1)^2 pairs each)
@@ -156,20 +156,14 @@ class CellBounds:
 
 def initial_cells(mech: GemNetMechanism, per_dim: int) -> Cells:
     """The grid with ``per_dim`` cells per value dimension, built from the same break points as the
-    price grid (``PriceGrid.build``), or the menu grid itself for piecewise-constant menus (then
-    ``per_dim`` must equal ``menu_grid``), so that no cell straddles a price or menu boundary."""
-    s, net = mech.setting, mech.net
+    price grid (``PriceGrid.build``), so that no cell straddles a price boundary (continuous menus;
+    piecewise-constant ones are checked on their own grid by ``check_grid``)."""
+    s = mech.setting
     D = s.bidders * s.items
     if per_dim ** D > 5_000_000:
         raise ValueError(f"initial certificate grid {per_dim}^{D} is too large; lower 'grid'")
-    if net.menu_grid:
-        if per_dim != net.menu_grid:
-            raise ValueError(f"piecewise-constant menus: the certificate grid must be the menu grid "
-                             f"({net.menu_grid} per dimension), got {per_dim}")
-        bounds = net.grid_bounds
-    else:
-        edges = PriceGrid.build(s, per_dim).edges
-        bounds = torch.cat([s.low()[..., None], edges, s.high()[..., None]], -1)
+    edges = PriceGrid.build(s, per_dim).edges
+    bounds = torch.cat([s.low()[..., None], edges, s.high()[..., None]], -1)
     idx = torch.cartesian_prod(*[torch.arange(per_dim)] * D).reshape(-1, s.bidders, s.items)
     b = bounds.to(torch.float64).expand(idx.shape[0], -1, -1, -1)
     lo = b.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
@@ -507,7 +501,7 @@ def product_boxes(mech: GemNetMechanism, cells: torch.Tensor) -> OwnBoxes:
     parts = []
     for i in range(n):
         rows = [j for j in range(n) if j != i]
-        menu = (digits[:, rows].reshape(len(cells), (n - 1) * m) * G ** torch.arange((n - 1) * m - 1, -1, -1)).sum(-1)
+        menu = grid_number(digits[:, rows].reshape(len(cells), (n - 1) * m), G)
         b = net.grid_bounds[i].expand(len(cells), -1, -1)
         lo = b.gather(-1, digits[:, i].unsqueeze(-1)).squeeze(-1)
         hi = b.gather(-1, (digits[:, i] + 1).unsqueeze(-1)).squeeze(-1)
@@ -536,12 +530,12 @@ def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, m
         a_max = torch.where(cand.unsqueeze(-1), alpha, torch.zeros_like(alpha)).amax(1)  # [R, m]
         a_min = torch.where(cand.unsqueeze(-1), alpha, torch.full_like(alpha, math.inf)).amin(1)
         single = cand.sum(-1) == 1
-        slot = (torch.searchsorted(cells, todo.cell) * n + todo.bidder).unsqueeze(-1).expand(-1, m)
+        pos = torch.searchsorted(cells, todo.cell)
+        slot = (pos * n + todo.bidder).unsqueeze(-1).expand(-1, m)
         load = load_done.scatter_reduce(0, slot, a_max, "amax")
         sure = sure_done.scatter_reduce(0, slot, torch.where(single.unsqueeze(-1), a_max, 0.0), "amax")
         over = load.reshape(-1, n, m).sum(1) > 1  # [C, m] items over-allocated per cell
         certain = (sure.reshape(-1, n, m).sum(1) > 1).any(-1)
-        pos = torch.searchsorted(cells, todo.cell)
         useful = ((a_max > a_min) & over[pos]).any(-1) & ~certain[pos] & ~single
         if depth == max_depth:
             useful[:] = False
@@ -744,7 +738,7 @@ def recheck(mech: GemNetMechanism, profiles: int = 1_000_000, restarts: int = 20
                  "failing_before_refinement": grid.failing_unrefined, "menu_grid": mech.net.menu_grid}
         passed = not len(grid.failing)
     else:
-        per_dim = (mech.net.menu_grid or int(cfg.get("grid", 1))) if mech.setting.bidders > 1 else 1
+        per_dim = int(cfg.get("grid", 1)) if mech.setting.bidders > 1 else 1
         res = refine_and_check(mech, initial_cells(mech, per_dim), int(cfg.get("max_depth", 8)),
                                int(cfg.get("max_cells", 400_000)), bool(cfg.get("lookahead_split", False)))
         check = {"cells": len(res.cells), "failing_cells": int(res.failing.sum()),

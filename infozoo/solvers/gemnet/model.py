@@ -399,6 +399,12 @@ def grid_index(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     return (x.unsqueeze(-1) >= edges.to(x.dtype)).sum(-1)
 
 
+def grid_number(digits: torch.Tensor, g: int) -> torch.Tensor:
+    """Flat cell numbers [B] of per-dimension cell indices ``digits`` [B, D] on a grid with ``g``
+    cells per dimension (the first dimension most significant; ``certify.grid_digits`` inverts it)."""
+    return (digits * g ** torch.arange(digits.shape[-1] - 1, -1, -1)).sum(-1)
+
+
 class PriceGrid:
     """A rectilinear grid on each bidder's value box: ``edges[d]`` are the inner break points of
     value dimension d (the same for every bidder and item in our named settings, stored per
@@ -426,9 +432,7 @@ class PriceGrid:
     def cell(self, x: torch.Tensor, i: int) -> torch.Tensor:
         idx = self.index(x)
         rows = [j for j in range(self.n) if j != i]
-        flat = idx[:, rows, :].reshape(x.shape[0], -1)
-        w = self.g ** torch.arange(flat.shape[1] - 1, -1, -1)
-        return (flat * w).sum(-1)
+        return grid_number(idx[:, rows, :].reshape(x.shape[0], -1), self.g)
 
 
 class GemNetMechanism:

@@ -290,8 +290,7 @@ def continuous_summary(mech: GemNetMechanism, res: CheckResult, cfg: Any, per_di
     return {
         "grid": {"initial_per_dim": per_dim, "initial_cells": per_dim ** (s.bidders * s.items),
                  "price_grid_per_dim": per_dim,
-                 "menus": f"piecewise constant on the menu grid ({mech.net.menu_grid} per dimension): exact "
-                          "menus per cell" if mech.net.menu_grid else "continuous in b_{-i}",
+                 "menus": "continuous in b_{-i}",
                  "max_depth": cfg.max_depth, "max_cells": cfg.max_cells,
                  "split_rule": "look-ahead (the cut whose halves pass most / shrink the candidate sets most)"
                                if cfg.lookahead_split else "widest dimension",
