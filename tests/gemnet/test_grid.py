@@ -58,6 +58,31 @@ def test_grid_check_is_exact_for_posted_prices():
     assert len(certify.check_grid(one, max_depth=6).failing) == 0
 
 
+def test_recheck_after_a_price_change_matches_a_full_check():
+    """The transform re-checks only the product cells that face a menu whose prices rose; the
+    result must equal a full check (failing cells and their refined boxes)."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    mech, cfg = constant_menu(s, [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], [0.55, 1.2, 0.6], menu_grid=4)
+    mech.grid = transform.price_grid(mech, cfg)
+    mech.delta = torch.zeros(2, mech.grid.cells, 4, dtype=torch.float64)
+    before = certify.check_grid(mech, max_depth=6)
+    changed = torch.zeros(2, mech.grid.cells, dtype=torch.bool)
+    changed[0, 3:9] = changed[1, 11] = True  # raise item 1's price in some of the menus
+    mech.delta[:, :, 1] = torch.where(changed, 0.3, 0.0)
+    full = certify.check_grid(mech, max_depth=6)
+    again = certify.recheck_grid(mech, before, changed, max_depth=6)
+    assert not torch.equal(full.failing, before.failing)  # the change matters
+    assert torch.equal(again.failing, full.failing)
+    key = lambda b: sorted(zip(b.cell.tolist(), b.bidder.tolist(), b.lo.flatten(1).tolist(),  # noqa: E731
+                               b.hi.flatten(1).tolist()))
+    assert key(again.boxes) == key(full.boxes)
+    facing = certify.cells_facing(mech, changed)  # bidder 0's menu of cell c_1 = cells with b_1 in c_1
+    digits = certify.grid_digits(facing, 4, 4).reshape(-1, 2, 2)
+    menu0 = digits[:, 1, 0] * 4 + digits[:, 1, 1]
+    menu1 = digits[:, 0, 0] * 4 + digits[:, 0, 1]
+    assert bool(((menu0 >= 3) & (menu0 < 9) | (menu1 == 11)).all()) and len(facing) == 7 * 16 - 6
+
+
 def test_grid_transform_certifies_by_raising_prices():
     s = NAMED_SETTINGS["additive-2x2-uniform"]()
     mech, cfg = constant_menu(s, [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], [0.55, 1.2, 0.6], menu_grid=4)

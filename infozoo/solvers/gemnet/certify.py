@@ -455,8 +455,8 @@ class OwnBoxes:
         alpha [R, K+1, m]."""
         alpha = menus.alpha[self.bidder, self.menu]
         price = menus.price[self.bidder, self.menu]
-        u_lo = (self.lo.unsqueeze(1) * alpha).sum(-1) - price
-        u_hi = (self.hi.unsqueeze(1) * alpha).sum(-1) - price
+        u_lo = torch.bmm(alpha, self.lo.unsqueeze(-1)).squeeze(-1) - price
+        u_hi = torch.bmm(alpha, self.hi.unsqueeze(-1)).squeeze(-1) - price
         return u_lo, u_hi, alpha
 
 
@@ -478,18 +478,38 @@ def pair_gaps(boxes: OwnBoxes, menus: GridMenus, rows: torch.Tensor, ks: torch.T
     return top - (price.gather(1, ks.unsqueeze(1)) - price)
 
 
-def candidates(boxes: OwnBoxes, menus: GridMenus, chunk: int = 16384) -> torch.Tensor:
+def candidates(boxes: OwnBoxes, menus: GridMenus, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
     """S(box) [R, K+1]: the elements that no single element beats on the whole box (exact pairwise
-    test, ``pair_gaps``), which contains every element the bidder takes anywhere in the box and is
-    never larger than ``candidates_of``'s set (computed first; the pairwise test runs only on the
-    boxes where that leaves several elements)."""
-    u_lo, u_hi, _ = boxes.bounds(menus)
+    test, ``pair_gaps``' formula), which contains every element the bidder takes anywhere in the
+    box and is never larger than ``candidates_of``'s set C (computed first; the pairwise test runs
+    only on the boxes where C has several elements, and only against the elements of C: an element
+    k' outside C is beaten on the whole box by the element k* with the best lower bound, so
+    whatever k' beats on the whole box k* beats too). Returns (S, alpha [R, K+1, m])."""
+    u_lo, u_hi, alpha = boxes.bounds(menus)
     cand = candidates_of(u_lo, u_hi)
-    rows, ks = (cand & (cand.sum(-1, keepdim=True) > 1)).nonzero(as_tuple=True)
-    for st in range(0, len(rows), chunk):
-        r, k = rows[st:st + chunk], ks[st:st + chunk]
-        cand[r, k] = (pair_gaps(boxes, menus, r, k) >= 0).all(-1)
-    return cand
+    count = cand.sum(-1)
+    multi = (count > 1).nonzero().squeeze(-1)
+    K1, m = alpha.shape[1], alpha.shape[2]
+    flat_alpha, flat_price = alpha.reshape(-1, m), menus.price.reshape(-1)
+    for st in range(0, len(multi), chunk):
+        r = multi[st:st + chunk]
+        cr = cand[r]
+        # the candidates of each box, padded with its first candidate (a repeat changes nothing)
+        order = cr.to(torch.int8).argsort(dim=-1, descending=True, stable=True)[:, :int(count[r].max())]
+        valid = cr.gather(1, order)
+        ks = torch.where(valid, order, order[:, :1])  # [B, W]
+        a = flat_alpha[r.unsqueeze(1) * K1 + ks]  # [B, W, m]
+        menu_row = boxes.bidder[r] * menus.price.shape[1] + boxes.menu[r]
+        p = flat_price[menu_row.unsqueeze(1) * K1 + ks]  # [B, W]
+        gap = p.unsqueeze(1) - p.unsqueeze(2)  # max over the box of u^k - u^k', k = row, k' = column
+        lo, hi = boxes.lo[r], boxes.hi[r]
+        for j in range(m):
+            d = a[:, :, None, j] - a[:, None, :, j]
+            gap += torch.maximum(lo[:, j, None, None] * d, hi[:, j, None, None] * d)
+        keep = (gap >= 0).all(-1) & valid
+        cand[r] = False
+        cand.view(-1)[(r.unsqueeze(1) * K1 + ks)[keep]] = True
+    return cand, alpha
 
 
 def product_boxes(mech: GemNetMechanism, cells: torch.Tensor) -> OwnBoxes:
@@ -525,8 +545,7 @@ def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, m
     for depth in range(max_depth + 1):
         if not len(todo):
             break
-        alpha = menus.alpha[todo.bidder, todo.menu]
-        cand = candidates(todo, menus)
+        cand, alpha = candidates(todo, menus)
         a_max = torch.where(cand.unsqueeze(-1), alpha, torch.zeros_like(alpha)).amax(1)  # [R, m]
         a_min = torch.where(cand.unsqueeze(-1), alpha, torch.full_like(alpha, math.inf)).amin(1)
         single = cand.sum(-1) == 1
@@ -563,8 +582,7 @@ def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, m
 def box_loads(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int) -> torch.Tensor:
     """sum_i max_{k in S_i} alpha_ij^k per product cell ``cells`` [C] -> [C, m], with S_i the union
     of the candidate sets of bidder i's boxes in that cell."""
-    alpha = menus.alpha[boxes.bidder, boxes.menu]
-    cand = candidates(boxes, menus)
+    cand, alpha = candidates(boxes, menus)
     a = torch.where(cand.unsqueeze(-1), alpha, torch.zeros_like(alpha)).amax(1)  # [R, m]
     pos = torch.searchsorted(cells, boxes.cell)
     per = torch.zeros(len(cells) * n, a.shape[-1], dtype=a.dtype)
@@ -595,38 +613,77 @@ class GridCheck:
         return out
 
 
-def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768) -> GridCheck:
-    """Condition (*) on every product cell of the menu grid, exactly: in a product cell
-    Q = Q_1 x ... x Q_n every bidder's menu is constant (it reads only the others' cells), so
-    bidder i's choice depends on v_i in Q_i alone and the bidders choose independently; (*) with
-    S_i(Q) = the elements bidder i takes somewhere in Q_i is then necessary and sufficient.
-    S_i is computed from exact affine utility bounds over own boxes, refined where several
-    elements are candidates (``refine_own``), so it can only be larger than the exact set."""
+def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
+               cells: torch.Tensor | None = None) -> GridCheck:
+    """Condition (*) on every product cell of the menu grid (or on the sorted flat product-cell
+    numbers ``cells``), exactly: in a product cell Q = Q_1 x ... x Q_n every bidder's menu is
+    constant (it reads only the others' cells), so bidder i's choice depends on v_i in Q_i alone
+    and the bidders choose independently; (*) with S_i(Q) = the elements bidder i takes somewhere
+    in Q_i is then necessary and sufficient. S_i is computed from exact affine utility bounds over
+    own boxes, refined where several elements are candidates (``refine_own``), so it can only be
+    larger than the exact set."""
     t0 = time.perf_counter()
     s = mech.setting
     n, m, G = s.bidders, s.items, mech.net.menu_grid
     menus = grid_menus(mech)
     P = G ** (n * m)
+    todo = torch.arange(P) if cells is None else cells
     fails, worst = [], math.inf
-    for st in progress(range(0, P, chunk), desc="grid certificate", unit="chunk"):
-        cells = torch.arange(st, min(st + chunk, P))
-        load = box_loads(product_boxes(mech, cells), menus, cells, n).amax(-1)
-        fails.append(cells[load > 1])
+    for st in progress(range(0, len(todo), chunk), desc="grid certificate", unit="chunk"):
+        part = todo[st:st + chunk]
+        load = box_loads(product_boxes(mech, part), menus, part, n).amax(-1)
+        fails.append(part[load > 1])
         if bool((load <= 1).any()):
             worst = min(worst, float(1 - load[load <= 1].max()))
-    failing = torch.cat(fails)
+    failing = torch.cat(fails) if fails else todo
     unrefined = len(failing)
     still, leaves = [], []
     for st in range(0, unrefined, chunk // 4):  # refine the failing cells' own boxes
-        cells = failing[st:st + chunk // 4]
-        boxes = refine_own(product_boxes(mech, cells), menus, cells, n, max_depth)
-        load = box_loads(boxes, menus, cells, n).amax(-1)
+        part = failing[st:st + chunk // 4]
+        boxes = refine_own(product_boxes(mech, part), menus, part, n, max_depth)
+        load = box_loads(boxes, menus, part, n).amax(-1)
         worst = min(worst, float(1 - load.max()))
-        still.append(cells[load > 1])
+        still.append(part[load > 1])
         leaves.append(boxes.take(torch.isin(boxes.cell, still[-1])))
     failing = torch.cat(still) if still else failing
     boxes = OwnBoxes.cat(leaves) if leaves else product_boxes(mech, failing)
-    return GridCheck(failing, boxes, P, unrefined, worst, len(boxes), time.perf_counter() - t0)
+    return GridCheck(failing, boxes, len(todo), unrefined, worst, len(boxes), time.perf_counter() - t0)
+
+
+def cells_facing(mech: GemNetMechanism, changed: torch.Tensor) -> torch.Tensor:
+    """The sorted product cells in which some bidder faces a menu marked in ``changed``
+    [n, G^((n-1) m)] (bidder i's menu of cell c_{-i} is used in every product cell with those
+    others' cells, whatever bidder i's own cell)."""
+    s = mech.setting
+    n, m, G = s.bidders, s.items, mech.net.menu_grid
+    own = grid_digits(torch.arange(G ** m), G, m)  # [G^m, m]
+    out = []
+    for i in range(n):
+        menu = changed[i].nonzero().squeeze(-1)
+        if not len(menu):
+            continue
+        others = grid_digits(menu, G, (n - 1) * m).reshape(-1, n - 1, m)
+        digits = torch.empty(len(menu), len(own), n, m, dtype=torch.long)
+        digits[:, :, [j for j in range(n) if j != i]] = others.unsqueeze(1)
+        digits[:, :, i] = own
+        out.append(grid_number(digits.reshape(-1, n * m), G))
+    return torch.cat(out).unique() if out else torch.zeros(0, dtype=torch.long)
+
+
+def recheck_grid(mech: GemNetMechanism, prev: GridCheck, changed: torch.Tensor, max_depth: int) -> GridCheck:
+    """``check_grid`` after a price change that touched only the menus marked in ``changed``
+    [n, G^((n-1) m)]: the cells facing none of them keep their previous result exactly (their
+    menus, hence their check, are unchanged), the others are checked again. The failing cells
+    and their boxes are exact; ``worst_slack`` and the counts mix both checks (the transform runs
+    one full ``check_grid`` for the certificate)."""
+    t0 = time.perf_counter()
+    again = cells_facing(mech, changed)
+    res = check_grid(mech, max_depth, cells=again)
+    kept = ~torch.isin(prev.failing, again)
+    failing = torch.cat([prev.failing[kept], res.failing]).sort().values
+    boxes = OwnBoxes.cat([prev.boxes.take(~torch.isin(prev.boxes.cell, again)), res.boxes])
+    return GridCheck(failing, boxes, prev.cells, int(kept.sum()) + res.failing_unrefined,
+                     min(prev.worst_slack, res.worst_slack), len(boxes), time.perf_counter() - t0)
 
 
 # ---- discrete settings: exact, by enumeration ----------------------------------------------------

@@ -91,9 +91,12 @@ one-element estimate of the revenue a raise loses, 1.124 at G = 4; a priority fo
 elements, 1.113 at G = 4. The plain sum is kept.)
 x is shared by every cell whose bidder i faces the menu of q_{-i}, so one raise serves all of
 them; a raise can also change choices in other cells (that is why the check is re-run after each
-round and another round follows). Termination: prices only rise, and an element priced above
-every utility is never chosen, after which the null element (compatible with everything) is
-what remains. The MILP is only the price chooser: the certificate is the exact check that follows.
+round and another round follows). The re-run checks only the product cells that face a menu whose
+prices rose (``certify.recheck_grid``; every other cell's menus, hence its check, are unchanged),
+and the certificate's check after the last round is a full one. Termination: prices only rise,
+and an element priced above every utility is never chosen, after which the null element
+(compatible with everything) is what remains. The MILP is only the price chooser: the
+certificate is the exact check that follows.
 A grid MILP stopped by its time limit is therefore *discarded* (none of its prices are applied;
 the certificate lists it with ``applied: false``) and its batch is priced in two halves; only a
 batch of fewer than 2 x ``MIN_GRID_BATCH`` cells that still times out ends the transform, and then
@@ -155,6 +158,7 @@ from infozoo.solvers.gemnet.certify import (
     initial_cells,
     lipschitz_bound,
     pair_gaps,
+    recheck_grid,
     refine_and_check,
 )
 from infozoo.solvers.gemnet.model import GemNetMechanism, PriceGrid
@@ -201,7 +205,7 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
         ok = True
         while ok and len(grid_res.failing) and rounds < cfg.milp_rounds:
             rounds += 1
-            raised = False
+            changed = torch.zeros(mech.delta.shape[:2], dtype=torch.bool)  # menus whose prices rose
             queue = grid_res.batches(cfg.grid_batch)  # one MILP per batch of failing cells
             while queue:
                 batch = queue.pop(0)
@@ -216,8 +220,11 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
                 if not ok:
                     break
                 mech.delta = mech.delta + x
-                raised |= bool((x > 0).any())
-            ok &= raised
+                changed |= (x > 0).any(-1)
+            ok &= bool(changed.any())  # nothing rose: more rounds cannot help
+            if ok:
+                grid_res = recheck_grid(mech, grid_res, changed, cfg.own_depth)
+        if rounds:  # the certificate's check is a full one
             grid_res = check_grid(mech, cfg.own_depth)
         cert.update(grid_summary(mech, grid_res, cfg))
         passed = not len(grid_res.failing)
@@ -490,6 +497,7 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
     module docstring): prices only rise, so that in every failing product cell q the bidders'
     candidate sets stop over-allocating. Returns (status, x [n, menu cells, K+1] >= 0)."""
     import pulp
+    from pulp import LpAffineExpression, LpConstraint, LpConstraintGE, LpConstraintLE
 
     t0 = time.perf_counter()
     n, m = mech.setting.bidders, mech.setting.items
@@ -504,7 +512,7 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
     for st in range(0, len(res.boxes), 16384):
         b = res.boxes.take(torch.arange(st, min(st + 16384, len(res.boxes))))
         _, u_hi, alpha = b.bounds(menus)
-        rows, ks = (candidates(b, menus) & (torch.arange(K1) > 0)).nonzero(as_tuple=True)
+        rows, ks = (candidates(b, menus)[0] & (torch.arange(K1) > 0)).nonzero(as_tuple=True)
         sub = sub_menu[b.bidder[rows], b.menu[rows], ks]  # [P, K+1]: the elements allocating no more than k
         need, fb = torch.where(sub, pair_gaps(b, menus, rows, ks), math.inf).min(-1)
         raise_fb = need.clamp(min=0) + EPS  # k beaten by its fallback on the box
@@ -534,10 +542,18 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
         ef = pulp.LpVariable(f"e_{q}_{k}_fb", cat="Binary")  # excluded, falls back to a smaller element
         en = pulp.LpVariable(f"e_{q}_{k}_null", cat="Binary")  # excluded below the null element
         n_bin += 2
-        prob += ef + en <= 1
-        prob += xs[f] >= row[0] * ef + row[1] * en
-        add_load(prob, A[q], row[2 + m:], 1 - ef - en)
-        add_load(prob, A[q], row[2:2 + m], ef)
+        # written as affine expressions directly: PuLP's operators cost more than the solve here
+        prob.addConstraint(LpConstraint(LpAffineExpression([(ef, 1), (en, 1)]), LpConstraintLE, rhs=1))
+        prob.addConstraint(LpConstraint(LpAffineExpression([(xs[f], 1), (ef, -row[0]), (en, -row[1])]),
+                                        LpConstraintGE, rhs=0))
+        for j in range(m):  # A_qj >= alpha_j^k (1 - e_fb - e_null) and A_qj >= alpha_j^fb e_fb
+            a, a_fb = row[2 + m + j], row[2 + j]
+            if a > 0:
+                prob.addConstraint(LpConstraint(LpAffineExpression([(A[q][j], 1), (ef, a), (en, a)]),
+                                                LpConstraintGE, rhs=a))
+            if a_fb > 0:
+                prob.addConstraint(LpConstraint(LpAffineExpression([(A[q][j], 1), (ef, -a_fb)]),
+                                                LpConstraintGE, rhs=0))
         chosen.append((f, ef, en, row[0], row[1]))
         if n_bin > cfg.milp_max_binaries:
             return too_large(cfg, t0, binaries=n_bin, failing_cells=len(res.failing)), x_out
