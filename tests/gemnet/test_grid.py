@@ -58,6 +58,28 @@ def test_grid_check_is_exact_for_posted_prices():
     assert len(certify.check_grid(one, max_depth=6).failing) == 0
 
 
+def test_candidates_equal_the_pairwise_test_against_every_element():
+    """``candidates`` tests each element only against the bound candidates; that must give the
+    same set as testing it against every element of the menu (``pair_gaps`` over all K+1)."""
+    s = NAMED_SETTINGS["additive-2x3-uniform"]()
+    torch.manual_seed(3)
+    net = MenuNetwork(2, 3, 12, False, s.low(), s.high(), (16,), "tanh", alloc_sharpness=3.0,
+                      menu_grid=4).double()
+    mech, _ = constant_menu(s, [[1.0, 0.0, 0.0]], [0.5], menu_grid=4)
+    mech.net = net
+    menus = certify.grid_menus(mech)
+    cells = torch.randperm(4 ** 6, generator=torch.Generator().manual_seed(0))[:300].sort().values
+    boxes = certify.refine_own(certify.product_boxes(mech, cells), menus, cells, 2, max_depth=3)
+    cand, _ = certify.candidates(boxes, menus, chunk=97)  # several chunks
+    u_lo, u_hi, _ = boxes.bounds(menus)
+    ref = certify.candidates_of(u_lo, u_hi)
+    rows, ks = ref.nonzero(as_tuple=True)
+    ref[rows, ks] = (certify.pair_gaps(boxes, menus, rows, ks) >= 0).all(-1)
+    assert torch.equal(cand, ref)
+    assert int((cand.sum(-1) > 1).sum()) > 50  # several candidates in many boxes
+    assert int(ref.sum()) < int(certify.candidates_of(u_lo, u_hi).sum())  # and the test removed some
+
+
 def test_recheck_after_a_price_change_matches_a_full_check():
     """The transform re-checks only the product cells that face a menu whose prices rose; the
     result must equal a full check (failing cells and their refined boxes)."""
