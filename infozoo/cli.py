@@ -1,8 +1,9 @@
 """The ``infozoo`` command line.
 
     infozoo list [--kind KIND]
-    infozoo eval --setting S --mechanism M [--n N] [--seed K] [--regret-restarts R --regret-steps T] [--json]
-    infozoo train NAME --setting S [--profile quick|full] [--seed K] --out DIR
+    infozoo eval --setting S --mechanism M [--n N] [--seed K] [--regret-restarts R --regret-steps T]
+                 [--baseline M2] [--json]
+    infozoo train NAME --setting S [--profile quick|full] [--seed K] [--set KEY=VALUE ...] --out DIR
     infozoo bench TABLE|perf [--profile quick|full] [--db PATH] [--executor local|ray] [--workers W]
     infozoo report [--db PATH] [--out DIR] [--profile P]
     infozoo reproduce [--profile quick|full] [--db PATH] [--out DIR] [--executor local|ray]
@@ -15,6 +16,7 @@ Bad input exits with code 2 and a one-line message on stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -52,6 +54,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
         kwargs["regret_steps"] = args.regret_steps
     if args.regret_profiles is not None:
         kwargs["regret_profiles"] = args.regret_profiles
+    if args.baseline is not None:
+        if setting.domain != "auction":
+            raise CLIError("--baseline (a paired revenue difference) is for auction settings")
+        kwargs["baseline"] = args.baseline
     result = evaluate(setting, args.mechanism, **kwargs)
     if args.json:
         print(json.dumps(result, default=str))
@@ -65,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     domain = registry.get("solver", args.name).domain
     # auctions and data markets have setting objects; Dec-POMDP solvers take the env id itself
     setting = registry.load_setting(args.setting) if domain in registry.names("settings") else args.setting
-    config = solver.default_config(setting, profile=args.profile, seed=args.seed)
+    config = with_overrides(solver.default_config(setting, profile=args.profile, seed=args.seed), args.set)
     t0 = time.perf_counter()
     model = solver.fit(setting, config)
     wall = time.perf_counter() - t0
@@ -73,6 +79,34 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(json.dumps({"solver": args.name, "setting": getattr(setting, "name", args.setting),
                       "out": str(args.out), "train_time": wall, **getattr(model, "report", {})},
                      default=str))
+
+
+def with_overrides(config: Any, pairs: list[str]) -> Any:
+    """``config`` (a dataclass) with the fields named in ``pairs`` ("KEY=VALUE", VALUE read as
+    JSON when it parses, else as a string) replaced; the new value must have the field's type."""
+    if not pairs:
+        return config
+    if not dataclasses.is_dataclass(config):
+        raise CLIError("--set: this solver's config is not a dataclass")
+    names = [f.name for f in dataclasses.fields(config)]
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in names:
+            raise CLIError(f"--set {pair!r}: expected KEY=VALUE with KEY one of: {', '.join(names)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        old = getattr(config, key)
+        if isinstance(old, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if isinstance(old, float) and type(value) is int:
+            value = float(value)
+        if type(value) is not type(old):
+            raise CLIError(f"--set {key}: expected a {type(old).__name__} like {old!r}, got {raw!r}")
+        changes[key] = value
+    return dataclasses.replace(config, **changes)
 
 
 def _tables(name: str) -> list[Any]:
@@ -169,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--regret-restarts", type=_positive, default=None)
     s.add_argument("--regret-steps", type=_positive, default=None)
     s.add_argument("--regret-profiles", type=_positive, default=None)
+    s.add_argument("--baseline", default=None, metavar="MECHANISM",
+                   help="auctions: also report the paired revenue difference to this mechanism on the same profiles")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_eval)
 
@@ -178,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", choices=["quick", "full"], default="quick")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="checkpoint folder")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of the solver's config (repeatable), e.g. --set menu_grid=12")
     s.set_defaults(func=cmd_train)
 
     for name, func, helptext in [("bench", cmd_bench, "run a benchmark table (or 'perf', or 'all')"),

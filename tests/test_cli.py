@@ -49,6 +49,24 @@ def test_bad_arguments_exit_nonzero(capsys):
         main(["eval", "--setting", "additive-2x2-uniform", "--mechanism", "vcg", "--n", "0"])
     assert exc.value.code == 2
     assert main(["train", "no-such-solver", "--setting", "additive-2x2-uniform", "--out", "x"]) == 2
+    assert main(["eval", "--setting", "dm-1buyer-uniform", "--mechanism", "x", "--baseline", "vcg"]) == 2
+    assert "--baseline (a paired revenue difference) is for auction settings" in capsys.readouterr().err
+
+
+def test_train_set_overrides_config_fields(tmp_path, capsys):
+    from infozoo.cli import with_overrides
+    from infozoo.solvers.gemnet.train import Config
+
+    cfg = with_overrides(Config(), ["menu_grid=12", "hidden=[16, 16]", "lr=1", "solver=cbc"])
+    assert (cfg.menu_grid, cfg.hidden, cfg.lr, cfg.solver) == (12, (16, 16), 1.0, "cbc")
+    out = tmp_path / "rn"
+    assert main(["train", "rochetnet", "--setting", "additive-1x2-uniform", "--out", str(out),
+                 "--set", "steps=30", "--set", "menu_size=5"]) == 0
+    assert json.loads((out / "config.json").read_text())["menu_size"] == 5
+    for bad in (["--set", "no_such_field=1"], ["--set", "steps"], ["--set", "steps=fast"]):
+        assert main(["train", "rochetnet", "--setting", "additive-1x2-uniform", "--out", str(out), *bad]) == 2
+    err = capsys.readouterr().err
+    assert "KEY one of:" in err and "menu_grid" in err and "expected a int like" in err
 
 
 def test_console_script_is_installed():

@@ -117,3 +117,15 @@ def test_json_setting_with_asymmetric_uniform_values(tmp_path):
     # Myerson for U[4, 16]: phi = 2v - 16 >= 0 iff v >= 8; for U[4, 7]: reserve max(4, 3.5) = 4
     r = evaluate(s, "myerson", n=100_000, regret_profiles=20, regret_restarts=2, regret_steps=3)
     assert r["revenue"] == pytest.approx(8 * 8 / 12 + 4, abs=0.03)
+
+
+def test_paired_difference_to_a_baseline():
+    """Myerson minus VCG on 2x2: 2 x (5/12 - 1/3) = 1/6 in closed form; the paired standard error
+    is below the revenue's own (the two auctions share every profile's high bids)."""
+    r = evaluate(load_setting("additive-2x2-uniform"), "myerson", n=N, regret_profiles=10,
+                 regret_restarts=1, regret_steps=1, baseline="vcg")
+    assert r["baseline"] == "vcg"
+    assert abs(r["revenue_minus_baseline"] - 1 / 6) < 4 * r["revenue_minus_baseline_stderr"] + 1e-3
+    assert 0 < r["revenue_minus_baseline_stderr"] < r["revenue_stderr"]
+    same = evaluate(load_setting("additive-2x2-yao"), "vcg", baseline="vcg")  # exact enumeration
+    assert same["revenue_minus_baseline"] == 0.0 and same["revenue_minus_baseline_stderr"] == 0.0
