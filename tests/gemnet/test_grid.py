@@ -186,3 +186,37 @@ def test_default_menu_grid_keeps_the_exact_check_small():
     assert big.menu_grid == 0  # 2^30 product cells: continuous menus and interval bounds instead
     with pytest.raises(ValueError, match="menu_grid"):
         train.check_config(tiny_config(NAMED_SETTINGS["additive-2x2-uniform"](), menu_grid=-1))
+
+
+def test_best_teacher_keeps_the_restart_with_the_highest_validation_revenue(monkeypatch):
+    """``teacher_restarts`` trains the teacher once per seed (seed + 1000 r) and keeps the best on
+    validation profiles; one restart keeps the config's own seed and skips the validation."""
+    from infozoo import registry
+    from infozoo.envs.auction.mechanism import Outcome
+
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    pay = {5: 0.3, 1005: 0.7, 2005: 0.5}  # teacher revenue by training seed
+
+    class Fake:
+        def __init__(self, seed: int) -> None:
+            self.seed = seed
+
+        def __call__(self, bids: torch.Tensor) -> Outcome:
+            B = bids.shape[0]
+            return Outcome(torch.zeros(B, 2, 2), torch.full((B, 2), pay[self.seed] / 2))
+
+    class Module:
+        @staticmethod
+        def default_config(setting, profile, seed):
+            return seed
+
+        @staticmethod
+        def fit(setting, seed):
+            return Fake(seed)
+
+    monkeypatch.setattr(registry, "load", lambda kind, name: Module)
+    cfg = tiny_config(s, warm_start="lottery-ama", seed=5, teacher_restarts=3)
+    assert train.best_teacher(s, cfg, profiles=64).seed == 1005
+    assert train.best_teacher(s, tiny_config(s, warm_start="lottery-ama", seed=5), profiles=64).seed == 5
+    with pytest.raises(ValueError, match="teacher_restarts must be >= 1"):
+        train.check_config(tiny_config(s, teacher_restarts=0))
