@@ -70,7 +70,7 @@ def test_candidates_equal_the_pairwise_test_against_every_element():
     menus = certify.grid_menus(mech)
     cells = torch.randperm(4 ** 6, generator=torch.Generator().manual_seed(0))[:300].sort().values
     boxes = certify.refine_own(certify.product_boxes(mech, cells), menus, cells, 2, max_depth=3)
-    cand, _ = certify.candidates(boxes, menus, chunk=97)  # several chunks
+    cand, _, _ = certify.candidates(boxes, menus, chunk=97)  # several chunks
     u_lo, u_hi, _ = boxes.bounds(menus)
     ref = certify.candidates_of(u_lo, u_hi)
     rows, ks = ref.nonzero(as_tuple=True)

@@ -465,6 +465,12 @@ def candidates_of(u_lo: torch.Tensor, u_hi: torch.Tensor) -> torch.Tensor:
     return u_hi >= u_lo.amax(-1, keepdim=True)
 
 
+def box_max(lo: torch.Tensor, hi: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """max over the box [lo, hi] of <v, d>, exactly: each term at the end of its side that the
+    sign of d picks (lo, hi and d broadcast; the last dimension is the item)."""
+    return torch.maximum(lo * d, hi * d).sum(-1)
+
+
 def pair_gaps(boxes: OwnBoxes, menus: GridMenus, rows: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
     """max over box ``rows`` [P] of u^k(v) - u^k'(v), k = ``ks`` [P], for every element k', [P, K+1]:
     the difference is affine in v with slope alpha^k - alpha^k', so its maximum over the box is
@@ -473,18 +479,19 @@ def pair_gaps(boxes: OwnBoxes, menus: GridMenus, rows: torch.Tensor, ks: torch.T
     b, c = boxes.bidder[rows], boxes.menu[rows]
     alpha, price = menus.alpha[b, c], menus.price[b, c]  # [P, K+1, m], [P, K+1]
     d = alpha[torch.arange(len(rows)), ks].unsqueeze(1) - alpha  # [P, K+1, m]
-    lo, hi = boxes.lo[rows].unsqueeze(1), boxes.hi[rows].unsqueeze(1)
-    top = torch.maximum(lo * d, hi * d).sum(-1)
+    top = box_max(boxes.lo[rows].unsqueeze(1), boxes.hi[rows].unsqueeze(1), d)
     return top - (price.gather(1, ks.unsqueeze(1)) - price)
 
 
-def candidates(boxes: OwnBoxes, menus: GridMenus, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+def candidates(boxes: OwnBoxes, menus: GridMenus,
+               chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """S(box) [R, K+1]: the elements that no single element beats on the whole box (exact pairwise
     test, ``pair_gaps``' formula), which contains every element the bidder takes anywhere in the
     box and is never larger than ``candidates_of``'s set C (computed first; the pairwise test runs
     only on the boxes where C has several elements, and only against the elements of C: an element
     k' outside C is beaten on the whole box by the element k* with the best lower bound, so
-    whatever k' beats on the whole box k* beats too). Returns (S, alpha [R, K+1, m])."""
+    whatever k' beats on the whole box k* beats too). Returns (S, u_hi [R, K+1], alpha [R, K+1, m])
+    with ``OwnBoxes.bounds``' upper utility bounds and allocations."""
     u_lo, u_hi, alpha = boxes.bounds(menus)
     cand = candidates_of(u_lo, u_hi)
     count = cand.sum(-1)
@@ -501,15 +508,13 @@ def candidates(boxes: OwnBoxes, menus: GridMenus, chunk: int = 16384) -> tuple[t
         a = flat_alpha[r.unsqueeze(1) * K1 + ks]  # [B, W, m]
         menu_row = boxes.bidder[r] * menus.price.shape[1] + boxes.menu[r]
         p = flat_price[menu_row.unsqueeze(1) * K1 + ks]  # [B, W]
-        gap = p.unsqueeze(1) - p.unsqueeze(2)  # max over the box of u^k - u^k', k = row, k' = column
-        lo, hi = boxes.lo[r], boxes.hi[r]
-        for j in range(m):
-            d = a[:, :, None, j] - a[:, None, :, j]
-            gap += torch.maximum(lo[:, j, None, None] * d, hi[:, j, None, None] * d)
+        lo, hi = boxes.lo[r][:, None, None], boxes.hi[r][:, None, None]
+        # max over the box of u^k - u^k', k = row, k' = column (as in ``pair_gaps``)
+        gap = box_max(lo, hi, a.unsqueeze(2) - a.unsqueeze(1)) - (p.unsqueeze(2) - p.unsqueeze(1))
         keep = (gap >= 0).all(-1) & valid
         cand[r] = False
         cand.view(-1)[(r.unsqueeze(1) * K1 + ks)[keep]] = True
-    return cand, alpha
+    return cand, u_hi, alpha
 
 
 def product_boxes(mech: GemNetMechanism, cells: torch.Tensor) -> OwnBoxes:
@@ -545,7 +550,7 @@ def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, m
     for depth in range(max_depth + 1):
         if not len(todo):
             break
-        cand, alpha = candidates(todo, menus)
+        cand, _, alpha = candidates(todo, menus)
         a_max = torch.where(cand.unsqueeze(-1), alpha, torch.zeros_like(alpha)).amax(1)  # [R, m]
         a_min = torch.where(cand.unsqueeze(-1), alpha, torch.full_like(alpha, math.inf)).amin(1)
         single = cand.sum(-1) == 1
@@ -582,7 +587,7 @@ def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, m
 def box_loads(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int) -> torch.Tensor:
     """sum_i max_{k in S_i} alpha_ij^k per product cell ``cells`` [C] -> [C, m], with S_i the union
     of the candidate sets of bidder i's boxes in that cell."""
-    cand, alpha = candidates(boxes, menus)
+    cand, _, alpha = candidates(boxes, menus)
     a = torch.where(cand.unsqueeze(-1), alpha, torch.zeros_like(alpha)).amax(1)  # [R, m]
     pos = torch.searchsorted(cells, boxes.cell)
     per = torch.zeros(len(cells) * n, a.shape[-1], dtype=a.dtype)

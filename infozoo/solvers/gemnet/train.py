@@ -54,7 +54,6 @@ trained by Adam, as in Duetting et al. After training, ``transform.transform`` c
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -347,14 +346,12 @@ def best_teacher(setting: AuctionSetting, cfg: Config, profiles: int = 65_536) -
     from infozoo.envs.auction.metrics import revenue, run_chunked
 
     module = registry.load("solver", cfg.warm_start)
+    teachers = [module.fit(setting, module.default_config(setting, cfg.profile, cfg.seed + 1000 * r))
+                for r in range(cfg.teacher_restarts)]
+    if len(teachers) == 1:
+        return teachers[0]
     val = setting.sample(profiles, torch_generator(cfg.seed + 424_242))
-    best, best_rev = None, -math.inf
-    for r in range(cfg.teacher_restarts):
-        teacher = module.fit(setting, module.default_config(setting, cfg.profile, cfg.seed + 1000 * r))
-        rev = float(revenue(run_chunked(teacher, val)).mean()) if cfg.teacher_restarts > 1 else 0.0
-        if rev > best_rev:
-            best, best_rev = teacher, rev
-    return best
+    return max(teachers, key=lambda t: float(revenue(run_chunked(t, val)).mean()))
 
 
 def incompatibility(w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

@@ -511,8 +511,8 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
     keys, stats = [], []
     for st in range(0, len(res.boxes), 16384):
         b = res.boxes.take(torch.arange(st, min(st + 16384, len(res.boxes))))
-        _, u_hi, alpha = b.bounds(menus)
-        rows, ks = (candidates(b, menus)[0] & (torch.arange(K1) > 0)).nonzero(as_tuple=True)
+        cand, u_hi, alpha = candidates(b, menus)
+        rows, ks = (cand & (torch.arange(K1) > 0)).nonzero(as_tuple=True)
         sub = sub_menu[b.bidder[rows], b.menu[rows], ks]  # [P, K+1]: the elements allocating no more than k
         need, fb = torch.where(sub, pair_gaps(b, menus, rows, ks), math.inf).min(-1)
         raise_fb = need.clamp(min=0) + EPS  # k beaten by its fallback on the box
