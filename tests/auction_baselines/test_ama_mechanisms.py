@@ -181,6 +181,26 @@ def test_amenunet_trains_saves_and_transfers_to_another_size(tmp_path):
     assert float(brute_force_regret(moved, other, v, grid=6, random=50).max()) <= TOL
 
 
+def test_amenunet_weights_are_normalised_without_losing_generality():
+    """AMenuNet emits max_i w_i = 1 exactly; that loses nothing because an AMA is unchanged when
+    the weights and the boosts are scaled together (same argmax, same payments)."""
+    setting = NAMED_SETTINGS["additive-2x3-uniform"]()
+    cfg = amenunet.default_config(setting)
+    cfg.menu_size, cfg.hidden = 12, 16
+    torch.manual_seed(3)
+    net = amenunet.AMenuNet(cfg)
+    with torch.no_grad():
+        torch.nn.init.normal_(net.head_weight.weight, std=2.0)  # unequal weights
+        torch.nn.init.zeros_(net.head_weight.bias)
+        menu, w, lam = net(setting)
+    assert float(w.max()) == 1.0 and float(w.min()) < 0.99
+    v = setting.sample(2000, torch.Generator().manual_seed(4), dtype=torch.float64)
+    a = AffineMaximizer(setting, menu, w, lam)(v)
+    b = AffineMaximizer(setting, menu, 0.37 * w.double(), 0.37 * lam.double())(v)
+    assert torch.equal(a.allocation, b.allocation)
+    torch.testing.assert_close(a.payment, b.payment, atol=1e-12, rtol=0)
+
+
 def test_amenunet_initial_menu_fit_covers_every_deterministic_allocation():
     """The network's random start gives both items to the same owner in most elements; after
     ``fit_initial_menu`` the generated menu is the cycled list of all 9 deterministic 2x2

@@ -39,14 +39,15 @@ def tiny_config(setting, **kw) -> train.Config:
 
 
 def constant_menu(setting, allocs: list[list[float]], prices: list[float], grid: int = 2,
-                  max_change: float = 0.3, menu_grid: int = 0) -> tuple[GemNetMechanism, train.Config]:
+                  max_change: float = 0.3, menu_grid: int = 0, grid_breaks: tuple[float, ...] = ()
+                  ) -> tuple[GemNetMechanism, train.Config]:
     """A mechanism whose menus do not depend on the others' bids: element k allocates
     allocs[k] (exactly, via saturated logits) at price prices[k] for every bidder."""
     K = len(allocs)
     cfg = tiny_config(setting, menu_size=K, grid=grid, max_change=max_change, max_depth=0, hidden=(4,),
-                      menu_grid=menu_grid)
+                      menu_grid=menu_grid, grid_breaks=grid_breaks)
     net = MenuNetwork(setting.bidders, setting.items, K, setting.unit_demand, setting.low(),
-                      setting.high(), (4,), menu_grid=menu_grid).double()
+                      setting.high(), (4,), menu_grid=menu_grid, grid_breaks=grid_breaks).double()
     with torch.no_grad():
         for seq in net.nets:
             last = seq[-1]

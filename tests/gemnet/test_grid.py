@@ -58,6 +58,29 @@ def test_grid_check_is_exact_for_posted_prices():
     assert len(certify.check_grid(one, max_depth=6).failing) == 0
 
 
+def test_grid_check_is_exact_on_uneven_grid_breaks(tmp_path):
+    """The same posted price 0.6 on cells [0, 0.3), [0.3, 0.65), [0.65, 0.8), [0.8, 1]: both
+    bidders can buy item 1 exactly in their item-1 cells 1-3 (cell 1 reaches 0.65 > 0.6), so
+    3 x 4 own cells per bidder fail, 144 product cells; the breaks survive a save / load."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    breaks = (0.3, 0.65, 0.8)
+    mech, cfg = constant_menu(s, [[1.0, 0.0]], [0.6], menu_grid=4, grid_breaks=breaks)
+    lo, hi = mech.net.cell_box(torch.tensor([[[0.31, 0.9], [0.7, 0.05]]], dtype=torch.float64))
+    assert torch.allclose(lo, torch.tensor([[[0.3, 0.8], [0.65, 0.0]]], dtype=torch.float64))
+    assert torch.allclose(hi, torch.tensor([[[0.65, 1.0], [0.8, 0.3]]], dtype=torch.float64))
+    res = certify.check_grid(mech, max_depth=6)
+    digits = certify.grid_digits(res.failing, 4, 4).reshape(-1, 2, 2)
+    assert len(res.failing) == 144 and bool((digits[:, :, 0] >= 1).all())
+    mech.save(tmp_path / "ck")
+    assert train.load(tmp_path / "ck").net.grid_breaks == breaks
+    for bad, match in [((0.3, 0.65), "3 inner break points"), ((0.3, 0.2, 0.8), "increase strictly"),
+                       ((0.3, 0.65, 1.0), "increase strictly")]:
+        with pytest.raises(ValueError, match=match):
+            train.check_config(tiny_config(s, menu_grid=4, grid_breaks=bad))
+    with pytest.raises(ValueError, match="needs a menu grid"):
+        train.check_config(tiny_config(s, menu_grid=0, grid_breaks=breaks))
+
+
 def test_candidates_equal_the_pairwise_test_against_every_element():
     """``candidates`` tests each element only against the bound candidates; that must give the
     same set as testing it against every element of the menu (``pair_gaps`` over all K+1)."""
@@ -181,7 +204,8 @@ def test_default_menu_grid_keeps_the_exact_check_small():
                  "additive-2x5-uniform"):
         s = NAMED_SETTINGS[name]()
         cfg = train.default_config(s)
-        assert cfg.menu_grid > 1 and cfg.menu_grid ** (s.bidders * s.items) <= 2_000_000, name
+        assert cfg.menu_grid > 1 and cfg.menu_grid ** (s.bidders * s.items) <= 3_000_000, name
+        train.check_config(cfg)  # the default break points (2x3) are valid
     big = train.default_config(NAMED_SETTINGS["additive-3x10-uniform"]())
     assert big.menu_grid == 0  # 2^30 product cells: continuous menus and interval bounds instead
     with pytest.raises(ValueError, match="menu_grid"):

@@ -266,7 +266,9 @@ def train_ama(setting: AuctionSetting, module: torch.nn.Module, params: AMAParam
     ``params()`` maps ``module``'s parameters to (menu [K, n, m], weights [n], boosts [K]) in
     value-range units (boosts are multiplied by the value range ``scale`` here). With
     ``keep_module`` the module's state at the best validation is saved in the checkpoint too
-    (tensors ``net.*``).
+    (tensors ``net.*``). A non-finite relaxed revenue ends training early (AMenuNet at 16,000
+    quick steps on unit-2x2 reached NaN); the best validated checkpoint before it is returned and
+    the report names the step (``stopped_non_finite_at_step``).
     """
     set_threads(config.threads)
     seed_everything(config.seed)
@@ -283,6 +285,7 @@ def train_ama(setting: AuctionSetting, module: torch.nn.Module, params: AMAParam
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(config.steps, 1),
                                                            eta_min=config.lr * config.lr_final)
     best: tuple[float, Any] = (-math.inf, None)
+    stopped: int | None = None
     t0 = time.perf_counter()
     history = []
 
@@ -311,12 +314,18 @@ def train_ama(setting: AuctionSetting, module: torch.nn.Module, params: AMAParam
         menu, w, lam = params()
         out = ama_outcome(bids, menu, w, lam * scale, temperature=temp / scale)
         loss = -out.payment.sum(-1).mean()
+        if not torch.isfinite(loss):  # Adam would carry the NaN into every parameter: keep the best so far
+            stopped = step
+            break
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-    validate(config.steps)
+    if stopped is None:
+        validate(config.steps)
     menu, w, lam, state = best[1]
     report = {"train_time": time.perf_counter() - t0, "val_revenue": best[0],
               "val_revenue_history": history[-5:], "menu_size": int(menu.shape[0])}
+    if stopped is not None:
+        report["stopped_non_finite_at_step"] = stopped
     return AffineMaximizer(setting, menu, w, lam, kind=kind, report=report, config=asdict(config), extra=state)

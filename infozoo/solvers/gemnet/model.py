@@ -74,7 +74,7 @@ class MenuNetwork(nn.Module):
     def __init__(self, bidders: int, items: int, menu_size: int, unit_demand: bool,
                  low: torch.Tensor, high: torch.Tensor, hidden: tuple[int, ...] = (128, 128),
                  activation: str = "relu", alloc_sharpness: float = 1.0, alloc_init: float = 0.0,
-                 alloc_snap: float = SNAP, menu_grid: int = 0) -> None:
+                 alloc_snap: float = SNAP, menu_grid: int = 0, grid_breaks: tuple[float, ...] = ()) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
@@ -95,7 +95,8 @@ class MenuNetwork(nn.Module):
             # float64 attributes, not buffers: the grid must not move when the module changes dtype
             # (pass low / high in float64 so that training, certificate and reload share the grid)
             lo64, hi64 = low.to(torch.float64), high.to(torch.float64)
-            self.grid_edges = grid_edges(lo64, hi64, self.menu_grid)  # [n, m, G-1]
+            self.grid_breaks = tuple(float(t) for t in grid_breaks)
+            self.grid_edges = grid_edges(lo64, hi64, self.menu_grid, self.grid_breaks)  # [n, m, G-1]
             self.grid_bounds = torch.cat([lo64[..., None], self.grid_edges, hi64[..., None]], -1)  # [n, m, G+1]
         out = menu_size * (self.A + 1)
         if bidders == 1:
@@ -386,11 +387,28 @@ def softmax_bounds(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, to
 # ---- the mechanism ---------------------------------------------------------------------------
 
 
-def grid_edges(low: torch.Tensor, high: torch.Tensor, per_dim: int) -> torch.Tensor:
-    """Inner break points [n, m, per_dim - 1] of a uniform grid with ``per_dim`` cells per value
-    dimension on the box [low, high] (the menu grid and the price grid of continuous settings)."""
-    t = torch.linspace(0, 1, per_dim + 1, dtype=torch.float64)[1:-1]
+def grid_edges(low: torch.Tensor, high: torch.Tensor, per_dim: int, breaks: tuple[float, ...] = ()
+               ) -> torch.Tensor:
+    """Inner break points [n, m, per_dim - 1] of a grid with ``per_dim`` cells per value dimension
+    on the box [low, high] (the menu grid and the price grid of continuous settings): uniform, or
+    at ``breaks`` (per_dim - 1 strictly increasing fractions of each value range in (0, 1))."""
+    check_breaks(breaks, per_dim)
+    t = (torch.tensor(breaks, dtype=torch.float64) if breaks
+         else torch.linspace(0, 1, per_dim + 1, dtype=torch.float64)[1:-1])
     return low[..., None] + t * (high - low)[..., None]
+
+
+def check_breaks(breaks: tuple[float, ...], per_dim: int) -> None:
+    """Refuse grid break points that do not define ``per_dim`` cells of positive width."""
+    if not breaks:
+        return
+    if len(breaks) != per_dim - 1:
+        raise ValueError(f"grid_breaks must hold menu_grid - 1 = {per_dim - 1} inner break points, "
+                         f"got {len(breaks)}")
+    t = [0.0, *breaks, 1.0]
+    if any(not b > a for a, b in zip(t, t[1:])):
+        raise ValueError(f"grid_breaks must increase strictly inside (0, 1) (fractions of each value "
+                         f"range), got {list(breaks)}")
 
 
 def grid_index(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
