@@ -104,3 +104,12 @@ def test_report_draws_the_menu_picture_from_a_stored_checkpoint(tmp_path):
     assert "rochetnet_menus_additive-1x2-uniform.png" in files
     assert not any(name.startswith("gemnet_menus") for name in files)
     assert "| 1.5 |" in (tmp_path / "out" / "auction.md").read_text()  # the transform-time column
+
+
+def test_auction_sweep_starts_the_costliest_tasks_first():
+    """GemNet's tasks come first, the largest setting first; ordering drops and repeats nothing."""
+    quick = TABLE.tasks("quick")
+    assert [(t.method, t.setting) for t in quick[:2]] == [("gemnet", "additive-2x3-uniform"),
+                                                        ("gemnet", "additive-2x2-uniform")]
+    assert quick[3].setting == "additive-2x2-yao"  # discrete GemNet (seconds) after the continuous ones
+    assert len({t.key for t in quick}) == len(quick) == 45

@@ -27,7 +27,8 @@ Parametrisation (ours, following RochetNet's public recipe where it applies):
   from, and keep, deterministic 0/1 bundles, which the re-pricing MILP then prices exactly.
 - prices: beta^k = scale * softplus(price logit) >= 0, scale = the largest value of the setting.
 - ``menu_grid`` G > 0 (piecewise-constant menus): the MLP reads b_{-i} at the centre of its cell
-  in a grid of G half-open cells per value dimension, menu_i(b_{-i}) = MLP_i(centre(cell(b_{-i}))).
+  in a grid of G half-open cells per value dimension (uniform, or cut at ``grid_breaks``, fractions
+  of the value range), menu_i(b_{-i}) = MLP_i(centre(cell(b_{-i}))).
   The menu is then one finite menu per cell of the others' values, still a function of b_{-i}
   alone (so SP is untouched), and feasibility can be checked exactly cell by cell (``certify.
   check_grid``) instead of through Lipschitz bounds; the price grid of the transform is the same

@@ -278,6 +278,7 @@ def grid_summary(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> dict[str, A
     s, G = mech.setting, mech.net.menu_grid
     return {
         "grid": {"menu_grid_per_dim": G, "price_grid_per_dim": G, "product_cells": res.cells,
+                 "breaks": list(mech.net.grid_breaks) or "uniform",
                  "menus_per_bidder": G ** ((s.bidders - 1) * s.items), "own_depth": cfg.own_depth},
         "cells": res.cells, "failing_cells": len(res.failing),
         "failing_before_refinement": res.failing_unrefined, "own_boxes_refined": res.leaves,
