@@ -115,10 +115,11 @@ class Config(AMATrainConfig):
 
 def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 0) -> Config:
     """Menu sizes as in the paper (32 for 2x2, 256 for larger; twice that for unit-demand) except
-    for 7-10 valuations: 128 rather than 64 in the quick profile (2x5, 100k test profiles: 2.3506
-    with 128 against 2.3210 with 64 and Lottery AMA's 2.3415 with its 128) and 256 in the full one
-    (2x5 full, 20k steps on one CPU thread, the same 10^6 profiles: 2.3579 with 256 against
-    2.3480 with 128 and Lottery AMA's 2.3561 with its 256); quick is CPU-sized."""
+    for 7-10 valuations: 128 rather than 64 in the quick profile (2x5, 100k test profiles, before
+    the weight normalisation: 2.3506 with 128 against 2.3210 with 64 and Lottery AMA's 2.3415 with
+    its 128) and 256 in the full one. With the normalisation (10^6 profiles, seed 123, paired with
+    Lottery AMA of the same profile): 2x5 quick 2.3501, +0.0092 +- 0.0003 (107 s); full (20k steps
+    on one CPU thread, 29 min) 2.3580, +0.0019 +- 0.0002. Quick is CPU-sized."""
     if profile not in ("quick", "full"):
         raise ValueError(f"unknown profile {profile!r}; valid: 'quick', 'full'")
     size = setting.bidders * setting.items

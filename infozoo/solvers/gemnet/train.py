@@ -45,7 +45,8 @@ warm start distils the teacher's menus at those centres, and by default nothing 
 check passes. Penalty training after the warm start lowered the certified revenue (2x2, G=16:
 0.851 -> 0.836 after 1000 steps at lr 2e-5); evaluating the teacher at a priority corner of the
 others' cells or at their lower corner instead of the centre lowered it (2x2, G=16: 0.848 and 0.850;
-2x3, G=8: 1.152 against 1.171).
+2x3, G=8: 1.152 against 1.171). The grid may be uneven (``grid_breaks``): on 2x3 the default spends
+one cell on [0, 0.3) and 11 on [0.3, 1] (``GRID_FLOOR``, measured in ``default_config``).
 With n = 1 there is nothing to over-allocate (g = 0) and this is RochetNet: a menu of K lotteries
 trained by Adam, as in Duetting et al. After training, ``transform.transform`` changes prices
 (only prices) so that menus are compatible everywhere, and ``certify.certify`` proves it.
