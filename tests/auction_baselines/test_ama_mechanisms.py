@@ -18,6 +18,7 @@ from infozoo.baselines.auction.ama import (
     cycled_allocations,
     feasible_lottery,
     step_size_factor,
+    train_ama,
     vvca,
 )
 from infozoo.baselines.auction.classic import myerson
@@ -232,3 +233,24 @@ def test_amenunet_leaves_the_grand_bundle_basin_on_yao():
     cfg.steps, cfg.menu_size, cfg.hidden, cfg.batch, cfg.val_size = 800, 18, 32, 512, 2048
     mech = amenunet.fit(setting, cfg)
     assert evaluate(setting, mech)["revenue"] > 10.0
+
+
+def test_ama_training_stops_at_a_non_finite_revenue_and_keeps_the_best():
+    """A relaxation that turns NaN after 30 steps must not poison the returned mechanism: training
+    stops, the report names the step, and the last finite validated menu is returned."""
+    setting = NAMED_SETTINGS["additive-2x2-uniform"]()
+    cfg = lottery_ama.default_config(setting)
+    cfg.steps, cfg.batch, cfg.menu_size, cfg.val_size, cfg.eval_every = 60, 256, 9, 512, 10
+    model = lottery_ama.LotteryMenu(setting, cfg)
+    calls = {"n": 0}
+
+    def params():
+        calls["n"] += 1
+        menu, w, lam = model()
+        return menu, w, lam * (float("nan") if calls["n"] > 35 else 1.0)
+
+    mech = train_ama(setting, model, params, cfg, "lottery-ama")
+    assert 0 < mech.report["stopped_non_finite_at_step"] < 60
+    assert torch.isfinite(mech.boosts).all() and mech.report["val_revenue"] > 0.5
+    with pytest.raises(FloatingPointError, match="no finite validation"):
+        train_ama(setting, model, lambda: (model()[0], model()[1], model()[2] * float("nan")), cfg, "lottery-ama")

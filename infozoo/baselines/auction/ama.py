@@ -323,6 +323,9 @@ def train_ama(setting: AuctionSetting, module: torch.nn.Module, params: AMAParam
         sched.step()
     if stopped is None:
         validate(config.steps)
+    if best[1] is None:
+        raise FloatingPointError(f"{kind} training on {setting.name or 'this setting'}: no finite validation "
+                                 "revenue (the relaxed revenue was non-finite from the start)")
     menu, w, lam, state = best[1]
     report = {"train_time": time.perf_counter() - t0, "val_revenue": best[0],
               "val_revenue_history": history[-5:], "menu_size": int(menu.shape[0])}
