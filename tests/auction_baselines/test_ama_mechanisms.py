@@ -182,14 +182,19 @@ def test_amenunet_trains_saves_and_transfers_to_another_size(tmp_path):
     assert float(brute_force_regret(moved, other, v, grid=6, random=50).max()) <= TOL
 
 
+def small_amenunet(name: str, menu_size: int, hidden: int, seed: int):
+    """A setting, a small AMenuNet config for it and the untrained network (seeded)."""
+    setting = NAMED_SETTINGS[name]()
+    cfg = amenunet.default_config(setting)
+    cfg.menu_size, cfg.hidden = menu_size, hidden
+    torch.manual_seed(seed)
+    return setting, cfg, amenunet.AMenuNet(cfg)
+
+
 def test_amenunet_weights_are_normalised_without_losing_generality():
     """AMenuNet emits max_i w_i = 1 exactly; that loses nothing because an AMA is unchanged when
     the weights and the boosts are scaled together (same argmax, same payments)."""
-    setting = NAMED_SETTINGS["additive-2x3-uniform"]()
-    cfg = amenunet.default_config(setting)
-    cfg.menu_size, cfg.hidden = 12, 16
-    torch.manual_seed(3)
-    net = amenunet.AMenuNet(cfg)
+    setting, _, net = small_amenunet("additive-2x3-uniform", 12, 16, seed=3)
     with torch.no_grad():
         torch.nn.init.normal_(net.head_weight.weight, std=2.0)  # unequal weights
         torch.nn.init.zeros_(net.head_weight.bias)
@@ -206,11 +211,7 @@ def test_amenunet_initial_menu_fit_covers_every_deterministic_allocation():
     """The network's random start gives both items to the same owner in most elements; after
     ``fit_initial_menu`` the generated menu is the cycled list of all 9 deterministic 2x2
     allocations (what Lottery AMA starts from), still produced by the network."""
-    setting = NAMED_SETTINGS["additive-2x2-yao"]()
-    cfg = amenunet.default_config(setting)
-    cfg.menu_size, cfg.hidden = 18, 32
-    torch.manual_seed(0)
-    net = amenunet.AMenuNet(cfg)
+    setting, cfg, net = small_amenunet("additive-2x2-yao", 18, 32, seed=0)
     with torch.no_grad():
         before = net(setting)[0]
     amenunet.fit_initial_menu(net, setting, cfg)

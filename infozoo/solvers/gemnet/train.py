@@ -74,10 +74,10 @@ from infozoo.solvers.gemnet.model import CERTIFICATE, GemNetMechanism, MenuNetwo
 KIND = "gemnet"
 WARM_TEACHERS = ("lottery-ama", "amenunet")  # registered menu-based solvers a warm start may distil
 # default menu grid (cells per value dimension) by n * m for continuous multi-bidder settings, chosen
-# so that the G^(n m) product cells of the exact check stay near or below a million on a CPU
+# so that the G^(n m) product cells of the exact check stay at or below about three million on a CPU
 MENU_GRID = {4: 32, 6: 12, 9: 4, 10: 4}
-# ... and the lower end of the menu grid's first inner break point where the cells are not uniform:
-# one cell [0, floor), the other G - 1 uniform on [floor, 1] (``floor_breaks``; see default_config)
+# by n * m, where the default grid is not uniform: one cell [0, floor), the other G - 1 equal on
+# [floor, 1] (``floor_breaks``; measured in default_config)
 GRID_FLOOR = {6: 0.3}
 
 
@@ -168,8 +168,8 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # the same 0.8644 in 145 s against 159 s.
         # 2x3: G = 12 with the lowest cell [0, 0.3) and 11 cells of 0.064 above (GRID_FLOOR), 2,985,984
         # product cells. Measured (2-core CPU, seed 0, certified revenue on 10^6 profiles unless said):
-        # uniform G = 8 1.2238 (5 min), uniform G = 12 1.2480 (23.5 min), floor 0.3 with G = 12 1.2525
-        # +- 0.0006, 0.0031 +- 0.0005 above item-wise Myerson on the same profiles. Spending the cells
+        # uniform G = 8 1.2238 (5 min), uniform G = 12 1.2480 (23.5 min), this default 1.2527 +- 0.0006,
+        # 0.0034 +- 0.0005 above item-wise Myerson on the same profiles (28.8 min). Spending the cells
         # near the top is not the rule: on G = 8 (transform's 200k profiles) floor 0.3 gave 1.2317,
         # uniform 1.2245, and sqrt spacing (breaks sqrt(k / G), denser towards 1) 1.2155.
         floor = GRID_FLOOR.get(n * m)
