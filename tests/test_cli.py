@@ -78,3 +78,15 @@ def test_import_infozoo_does_not_import_torch():
     code = "import sys, infozoo; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False"
+
+
+def test_solving_a_milp_keeps_stdout_clean_for_json():
+    """highspy prints a banner on the C-level stdout when its first solver object is built; the
+    solve path silences it, so ``infozoo train`` output stays one JSON object."""
+    code = ("import json, pulp; from infozoo.core.lp import solve\n"
+            "p = pulp.LpProblem('t', pulp.LpMaximize); x = pulp.LpVariable('x', 0, 1, cat='Integer')\n"
+            "p += x; p += x <= 1.5\n"
+            "r = solve(p, 'highs', fallback=False); print(json.dumps([r.solver, r.status, x.value()]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == ["highs", "Optimal", 1.0]

@@ -24,10 +24,42 @@ class SolveResult:
         return self.status == "Optimal"
 
 
+_banner_silenced = False
+
+
+def silence_highs_banner() -> None:
+    """highspy writes its copyright banner to the process's C-level stdout when the first HiGHS
+    object is built, whatever ``output_flag`` says (it cannot be switched off on its own), which
+    would corrupt the JSON that ``infozoo train`` prints on stdout. Build that first object with
+    file descriptor 1 pointed at /dev/null; later ones print nothing."""
+    global _banner_silenced
+    if _banner_silenced:
+        return
+    import os
+    import sys
+
+    try:
+        import highspy
+    except ImportError:  # no HiGHS: PuLP's solver reports it and ``solve`` falls back to CBC
+        return
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    _banner_silenced = True
+
+
 def solver_for(name: str, time_limit: float | None = None, msg: bool = False) -> Any:
     import pulp
 
     if name == "highs":
+        if not msg:
+            silence_highs_banner()
         return pulp.HiGHS(msg=msg, timeLimit=time_limit)
     if name == "cbc":
         return pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit)

@@ -105,7 +105,7 @@ def test_candidates_equal_the_pairwise_test_against_every_element():
 
 def test_recheck_after_a_price_change_matches_a_full_check():
     """The transform re-checks only the product cells that face a menu whose prices rose; the
-    result must equal a full check (failing cells and their refined boxes)."""
+    result must equal a full check (failing cells, their refined boxes and the load tables)."""
     s = NAMED_SETTINGS["additive-2x2-uniform"]()
     mech, cfg = constant_menu(s, [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], [0.55, 1.2, 0.6], menu_grid=4)
     mech.grid = transform.price_grid(mech, cfg)
@@ -121,6 +121,9 @@ def test_recheck_after_a_price_change_matches_a_full_check():
     key = lambda b: sorted(zip(b.cell.tolist(), b.bidder.tolist(), b.lo.flatten(1).tolist(),  # noqa: E731
                                b.hi.flatten(1).tolist()))
     assert key(again.boxes) == key(full.boxes)
+    # the per-bidder load tables: only the changed menus' rows were recomputed, and they match
+    assert all(torch.equal(a, f) for a, f in zip(again.table, full.table, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(again.table, before.table, strict=True))
     facing = certify.cells_facing(mech, changed)  # bidder 0's menu of cell c_1 = cells with b_1 in c_1
     digits = certify.grid_digits(facing, 4, 4).reshape(-1, 2, 2)
     menu0 = digits[:, 1, 0] * 4 + digits[:, 1, 1]

@@ -534,6 +534,40 @@ def product_boxes(mech: GemNetMechanism, cells: torch.Tensor) -> OwnBoxes:
     return OwnBoxes.cat(parts)
 
 
+def cell_parts(mech: GemNetMechanism, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bidder i's own cell [C, n] (flat over its m items) and the menu cell it faces [C, n] (flat
+    over the others' (n - 1) m dimensions) in each product cell of ``cells`` [C]."""
+    n, m, G = mech.setting.bidders, mech.setting.items, mech.net.menu_grid
+    digits = grid_digits(cells, G, n * m).reshape(-1, n, m)
+    own = torch.stack([grid_number(digits[:, i], G) for i in range(n)], 1)
+    menu = torch.stack([grid_number(digits[:, [j for j in range(n) if j != i]].reshape(len(cells), -1), G)
+                        for i in range(n)], 1)
+    return own, menu
+
+
+def own_loads(mech: GemNetMechanism, menus: GridMenus, bidder: int, menu_cells: torch.Tensor,
+              chunk: int = 32768) -> torch.Tensor:
+    """max_{k in S_i} alpha_ij^k [len(menu_cells), G^m, m] of bidder i = ``bidder`` facing the menus
+    of ``menu_cells`` in each of its whole own grid cells (S_i from ``candidates``): bidder i's part
+    of the load of every product cell with those others' cells. It depends only on bidder i's menu
+    there, so a price change recomputes only the rows of the menus it touched."""
+    m, G = mech.setting.items, mech.net.menu_grid
+    own = torch.arange(G ** m)
+    b = mech.net.grid_bounds[bidder].to(torch.float64).expand(len(own), -1, -1)
+    digits = grid_digits(own, G, m)
+    lo = b.gather(-1, digits.unsqueeze(-1)).squeeze(-1)
+    hi = b.gather(-1, (digits + 1).unsqueeze(-1)).squeeze(-1)
+    out = torch.empty(len(menu_cells), len(own), m, dtype=torch.float64)
+    per = max(chunk // len(own), 1)
+    for st in range(0, len(menu_cells), per):
+        mc = menu_cells[st:st + per]
+        menu = mc.repeat_interleave(len(own))
+        boxes = OwnBoxes(menu, torch.full_like(menu, bidder), menu, lo.repeat(len(mc), 1), hi.repeat(len(mc), 1))
+        cand, _, alpha = candidates(boxes, menus)
+        out[st:st + per] = torch.where(cand.unsqueeze(-1), alpha, 0.0).amax(1).reshape(len(mc), len(own), m)
+    return out
+
+
 def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, max_depth: int) -> OwnBoxes:
     """Split the own boxes of the product cells ``cells`` [C] (sorted) while that can still
     certify the cell; returns the leaves. Each round cuts the widest side of every box whose
@@ -607,43 +641,58 @@ class GridCheck:
     worst_slack: float
     leaves: int  # own boxes after refinement (failing cells)
     wall_time: float
+    table: list[torch.Tensor] = field(default_factory=list)  # per bidder ``own_loads`` of every menu cell
 
     def batches(self, size: int) -> list[GridCheck]:
         """The failing cells in groups of at most ``size`` (the transform prices them in turn)."""
+        boxes = self.boxes.take(torch.argsort(self.boxes.cell, stable=True))  # a batch's boxes are one slice
         out = []
         for st in range(0, len(self.failing), size):
             cells = self.failing[st:st + size]
-            out.append(GridCheck(cells, self.boxes.take(torch.isin(self.boxes.cell, cells)), self.cells,
-                                 self.failing_unrefined, self.worst_slack, self.leaves, self.wall_time))
+            first = int(torch.searchsorted(boxes.cell, cells[:1]))
+            last = int(torch.searchsorted(boxes.cell, cells[-1:], side="right"))
+            part = boxes.take(torch.arange(first, last))
+            out.append(GridCheck(cells, part.take(torch.isin(part.cell, cells)), self.cells,
+                                 self.failing_unrefined, self.worst_slack, self.leaves, self.wall_time, self.table))
         return out
 
 
 def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
-               cells: torch.Tensor | None = None) -> GridCheck:
+               cells: torch.Tensor | None = None, table: list[torch.Tensor] | None = None) -> GridCheck:
     """Condition (*) on every product cell of the menu grid (or on the sorted flat product-cell
     numbers ``cells``), exactly: in a product cell Q = Q_1 x ... x Q_n every bidder's menu is
     constant (it reads only the others' cells), so bidder i's choice depends on v_i in Q_i alone
     and the bidders choose independently; (*) with S_i(Q) = the elements bidder i takes somewhere
     in Q_i is then necessary and sufficient. S_i is computed from exact affine utility bounds over
     own boxes, refined where several elements are candidates (``refine_own``), so it can only be
-    larger than the exact set."""
+    larger than the exact set. The whole-own-cell loads come from the per-bidder ``own_loads``
+    tables (``table``: already computed for the current menus, as ``recheck_grid`` passes them);
+    only the failing cells' own boxes are refined."""
     t0 = time.perf_counter()
     s = mech.setting
     n, m, G = s.bidders, s.items, mech.net.menu_grid
     menus = grid_menus(mech)
     P = G ** (n * m)
     todo = torch.arange(P) if cells is None else cells
+    if table is None:
+        Cm = G ** ((n - 1) * m)
+        per = max(chunk // G ** m, 1)
+        table = [torch.cat([own_loads(mech, menus, i, torch.arange(st, min(st + per, Cm)))
+                            for st in progress(range(0, Cm, per), desc=f"grid certificate, bidder {i + 1} of {n}",
+                                               unit="chunk")]) for i in range(n)]
     fails, worst = [], math.inf
-    for st in progress(range(0, len(todo), chunk), desc="grid certificate", unit="chunk"):
+    for st in range(0, len(todo), chunk):
         part = todo[st:st + chunk]
-        load = box_loads(product_boxes(mech, part), menus, part, n).amax(-1)
+        own, menu = cell_parts(mech, part)
+        load = sum(table[i][menu[:, i], own[:, i]] for i in range(n)).amax(-1)
         fails.append(part[load > 1])
         if bool((load <= 1).any()):
             worst = min(worst, float(1 - load[load <= 1].max()))
     failing = torch.cat(fails) if fails else todo
     unrefined = len(failing)
     still, leaves = [], []
-    for st in range(0, unrefined, chunk // 4):  # refine the failing cells' own boxes
+    for st in progress(range(0, unrefined, chunk // 4), desc=f"refining {unrefined} failing cells",
+                       unit="chunk"):  # refine the failing cells' own boxes
         part = failing[st:st + chunk // 4]
         boxes = refine_own(product_boxes(mech, part), menus, part, n, max_depth)
         load = box_loads(boxes, menus, part, n).amax(-1)
@@ -652,7 +701,7 @@ def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
         leaves.append(boxes.take(torch.isin(boxes.cell, still[-1])))
     failing = torch.cat(still) if still else failing
     boxes = OwnBoxes.cat(leaves) if leaves else product_boxes(mech, failing)
-    return GridCheck(failing, boxes, len(todo), unrefined, worst, len(boxes), time.perf_counter() - t0)
+    return GridCheck(failing, boxes, len(todo), unrefined, worst, len(boxes), time.perf_counter() - t0, table)
 
 
 def cells_facing(mech: GemNetMechanism, changed: torch.Tensor) -> torch.Tensor:
@@ -683,12 +732,20 @@ def recheck_grid(mech: GemNetMechanism, prev: GridCheck, changed: torch.Tensor, 
     one full ``check_grid`` for the certificate)."""
     t0 = time.perf_counter()
     again = cells_facing(mech, changed)
-    res = check_grid(mech, max_depth, cells=again)
+    menus = grid_menus(mech)
+    table = None  # without a previous table check_grid computes every row
+    if prev.table:
+        table = [t.clone() for t in prev.table]
+        for i, rows in enumerate(changed):
+            rows = rows.nonzero().squeeze(-1)
+            if len(rows):
+                table[i][rows] = own_loads(mech, menus, i, rows)
+    res = check_grid(mech, max_depth, cells=again, table=table)
     kept = ~torch.isin(prev.failing, again)
     failing = torch.cat([prev.failing[kept], res.failing]).sort().values
     boxes = OwnBoxes.cat([prev.boxes.take(~torch.isin(prev.boxes.cell, again)), res.boxes])
     return GridCheck(failing, boxes, prev.cells, int(kept.sum()) + res.failing_unrefined,
-                     min(prev.worst_slack, res.worst_slack), len(boxes), time.perf_counter() - t0)
+                     min(prev.worst_slack, res.worst_slack), len(boxes), time.perf_counter() - t0, table)
 
 
 # ---- discrete settings: exact, by enumeration ----------------------------------------------------

@@ -79,6 +79,9 @@ MENU_GRID = {4: 32, 6: 12, 9: 4, 10: 4}
 # by n * m, where the default grid is not uniform: one cell [0, floor), the other G - 1 equal on
 # [floor, 1] (``floor_breaks``; measured in default_config)
 GRID_FLOOR = {6: 0.3}
+# by n * m, where the failing cells' own boxes are not refined (own_depth 0; 4 elsewhere): measured
+# in default_config
+OWN_DEPTH = {6: 0}
 
 
 def floor_breaks(cells: int, floor: float) -> tuple[float, ...]:
@@ -168,13 +171,19 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # the same 0.8644 in 145 s against 159 s.
         # 2x3: G = 12 with the lowest cell [0, 0.3) and 11 cells of 0.064 above (GRID_FLOOR), 2,985,984
         # product cells. Measured (2-core CPU, seed 0, certified revenue on 10^6 profiles unless said):
-        # uniform G = 8 1.2238 (5 min), uniform G = 12 1.2480 (23.5 min), this default 1.2527 +- 0.0006,
-        # 0.0034 +- 0.0005 above item-wise Myerson on the same profiles (28.8 min). Spending the cells
+        # uniform G = 8 1.2238 (5 min), uniform G = 12 1.2480 (23.5 min), this default 1.2529 +- 0.0006,
+        # 0.0035 +- 0.0005 above item-wise Myerson on the same profiles (19.6 min in the quick sweep,
+        # the other worker busy; 28.8 min with own_depth 4 and no load tables). Spending the cells
         # near the top is not the rule: on G = 8 (transform's 200k profiles) floor 0.3 gave 1.2317,
         # uniform 1.2245, and sqrt spacing (breaks sqrt(k / G), denser towards 1) 1.2155.
+        # 2x3 own_depth 0: refining the failing cells' own boxes (depth 4) certified none of the 593k
+        # failing cells of the first check (it only tightens the MILP's raises), made 10.2M boxes and
+        # took ~280 s of that check (another job on the second core); without it the same distilled
+        # menus certified at 1.25300 against 1.25285 (transform's 200k profiles, 238 MILPs either way).
         floor = GRID_FLOOR.get(n * m)
         breaks = floor_breaks(menu_grid, floor) if floor else ()
-        return Config(menu_size=128 if full else 64, hidden=(128, 128), activation="tanh", own_depth=4,
+        return Config(menu_size=128 if full else 64, hidden=(128, 128), activation="tanh",
+                      own_depth=OWN_DEPTH.get(n * m, 4),
                       steps=0, batch=2048 if full else 1024, menu_grid=menu_grid, grid_breaks=breaks,
                       warm_start="lottery-ama",
                       warm_steps=8000 if full else 4000, alloc_snap=0.01, milp_rounds=30, milp_time_limit=30.0,

@@ -93,7 +93,9 @@ x is shared by every cell whose bidder i faces the menu of q_{-i}, so one raise 
 them; a raise can also change choices in other cells (that is why the check is re-run after each
 round and another round follows). The re-run checks only the product cells that face a menu whose
 prices rose (``certify.recheck_grid``; every other cell's menus, hence its check, are unchanged),
-and the certificate's check after the last round is a full one. Termination: prices only rise,
+and of their loads recomputes only the raised menus' rows: bidder i's part of a cell's load
+depends only on its own cell and the menu it faces (``certify.own_loads``), so it is kept in one
+table per bidder. The certificate's check after the last round is a full one. Termination: prices only rise,
 and an element priced above every utility is never chosen, after which the null element
 (compatible with everything) is what remains. The MILP is only the price chooser: the
 certificate is the exact check that follows.
@@ -145,6 +147,7 @@ from typing import Any
 import torch
 
 from infozoo.core.lp import solve
+from infozoo.core.progress import progress
 from infozoo.envs.auction.metrics import revenue, run_chunked
 from infozoo.solvers.gemnet.certify import (
     CheckResult,
@@ -207,20 +210,25 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
             rounds += 1
             changed = torch.zeros(mech.delta.shape[:2], dtype=torch.bool)  # menus whose prices rose
             queue = grid_res.batches(cfg.grid_batch)  # one MILP per batch of failing cells
+            bar = progress(total=len(queue), desc=f"price transform round {rounds} "
+                                                  f"({len(grid_res.failing)} failing cells)", unit="MILP")
             while queue:
                 batch = queue.pop(0)
                 status, x = milp_grid(mech, batch, cfg)
                 status["round"] = rounds
                 cert["milps"].append(status)
+                bar.update(1)
                 if status["status"] == "Time limit" and len(batch.failing) >= 2 * MIN_GRID_BATCH:
                     status["applied"] = False  # discarded unused: its cells are priced in two halves
                     queue[:0] = batch.batches((len(batch.failing) + 1) // 2)
+                    bar.total += 2
                     continue
                 ok = status["status"] == "Optimal"
                 if not ok:
                     break
                 mech.delta = mech.delta + x
                 changed |= (x > 0).any(-1)
+            bar.close()
             ok &= bool(changed.any())  # nothing rose: more rounds cannot help
             if ok:
                 grid_res = recheck_grid(mech, grid_res, changed, cfg.own_depth)
