@@ -546,11 +546,12 @@ def cell_parts(mech: GemNetMechanism, cells: torch.Tensor) -> tuple[torch.Tensor
 
 
 def own_loads(mech: GemNetMechanism, menus: GridMenus, bidder: int, menu_cells: torch.Tensor,
-              chunk: int = 32768) -> torch.Tensor:
+              chunk: int = 32768, desc: str = "") -> torch.Tensor:
     """max_{k in S_i} alpha_ij^k [len(menu_cells), G^m, m] of bidder i = ``bidder`` facing the menus
     of ``menu_cells`` in each of its whole own grid cells (S_i from ``candidates``): bidder i's part
     of the load of every product cell with those others' cells. It depends only on bidder i's menu
-    there, so a price change recomputes only the rows of the menus it touched."""
+    there, so a price change recomputes only the rows of the menus it touched. ``desc``: show a
+    progress bar with this label."""
     m, G = mech.setting.items, mech.net.menu_grid
     own = torch.arange(G ** m)
     b = mech.net.grid_bounds[bidder].to(torch.float64).expand(len(own), -1, -1)
@@ -559,7 +560,8 @@ def own_loads(mech: GemNetMechanism, menus: GridMenus, bidder: int, menu_cells: 
     hi = b.gather(-1, (digits + 1).unsqueeze(-1)).squeeze(-1)
     out = torch.empty(len(menu_cells), len(own), m, dtype=torch.float64)
     per = max(chunk // len(own), 1)
-    for st in range(0, len(menu_cells), per):
+    steps = range(0, len(menu_cells), per)
+    for st in progress(steps, desc=desc, unit="chunk") if desc else steps:
         mc = menu_cells[st:st + per]
         menu = mc.repeat_interleave(len(own))
         boxes = OwnBoxes(menu, torch.full_like(menu, bidder), menu, lo.repeat(len(mc), 1), hi.repeat(len(mc), 1))
@@ -675,11 +677,8 @@ def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
     P = G ** (n * m)
     todo = torch.arange(P) if cells is None else cells
     if table is None:
-        Cm = G ** ((n - 1) * m)
-        per = max(chunk // G ** m, 1)
-        table = [torch.cat([own_loads(mech, menus, i, torch.arange(st, min(st + per, Cm)))
-                            for st in progress(range(0, Cm, per), desc=f"grid certificate, bidder {i + 1} of {n}",
-                                               unit="chunk")]) for i in range(n)]
+        table = [own_loads(mech, menus, i, torch.arange(G ** ((n - 1) * m)), chunk,
+                           desc=f"grid certificate, bidder {i + 1} of {n}") for i in range(n)]
     fails, worst = [], math.inf
     for st in range(0, len(todo), chunk):
         part = todo[st:st + chunk]
@@ -736,10 +735,10 @@ def recheck_grid(mech: GemNetMechanism, prev: GridCheck, changed: torch.Tensor, 
     table = None  # without a previous table check_grid computes every row
     if prev.table:
         table = [t.clone() for t in prev.table]
-        for i, rows in enumerate(changed):
-            rows = rows.nonzero().squeeze(-1)
+        for i, raised in enumerate(changed):
+            rows = raised.nonzero().squeeze(-1)
             if len(rows):
-                table[i][rows] = own_loads(mech, menus, i, rows)
+                table[i][rows] = own_loads(mech, menus, i, rows, desc=f"re-check, bidder {i + 1}'s raised menus")
     res = check_grid(mech, max_depth, cells=again, table=table)
     kept = ~torch.isin(prev.failing, again)
     failing = torch.cat([prev.failing[kept], res.failing]).sort().values

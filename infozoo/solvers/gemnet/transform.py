@@ -95,8 +95,8 @@ round and another round follows). The re-run checks only the product cells that 
 prices rose (``certify.recheck_grid``; every other cell's menus, hence its check, are unchanged),
 and of their loads recomputes only the raised menus' rows: bidder i's part of a cell's load
 depends only on its own cell and the menu it faces (``certify.own_loads``), so it is kept in one
-table per bidder. The certificate's check after the last round is a full one. Termination: prices only rise,
-and an element priced above every utility is never chosen, after which the null element
+table per bidder. The certificate's check after the last round is a full one. Termination:
+prices only rise, and an element priced above every utility is never chosen, after which the null element
 (compatible with everything) is what remains. The MILP is only the price chooser: the
 certificate is the exact check that follows.
 A grid MILP stopped by its time limit is therefore *discarded* (none of its prices are applied;
