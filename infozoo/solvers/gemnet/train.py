@@ -172,8 +172,8 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # 2x3: G = 12 with the lowest cell [0, 0.3) and 11 cells of 0.064 above (GRID_FLOOR), 2,985,984
         # product cells. Measured (2-core CPU, seed 0, certified revenue on 10^6 profiles unless said):
         # uniform G = 8 1.2238 (5 min), uniform G = 12 1.2480 (23.5 min), this default 1.2529 +- 0.0006,
-        # 0.0035 +- 0.0005 above item-wise Myerson on the same profiles (19.6 min in the quick sweep,
-        # the other worker busy; 28.8 min with own_depth 4 and no load tables). Spending the cells
+        # 0.0035 +- 0.0005 above item-wise Myerson on the same profiles (18.6 min alone, 19.6 min in the
+        # quick sweep; 28.8 min alone with own_depth 4 and no load tables). Spending the cells
         # near the top is not the rule: on G = 8 (transform's 200k profiles) floor 0.3 gave 1.2317,
         # uniform 1.2245, and sqrt spacing (breaks sqrt(k / G), denser towards 1) 1.2155.
         # 2x3 own_depth 0: refining the failing cells' own boxes (depth 4) certified none of the 593k
