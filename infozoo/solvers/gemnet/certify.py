@@ -517,21 +517,11 @@ def candidates(boxes: OwnBoxes, menus: GridMenus,
     return cand, u_hi, alpha
 
 
-def product_boxes(mech: GemNetMechanism, cells: torch.Tensor) -> OwnBoxes:
-    """Every bidder's own box in the product grid cells ``cells`` [C] (flat numbers over all n m
-    value dimensions, the first bidder's first item most significant): rows bidder-major."""
-    s, net = mech.setting, mech.net
-    n, m, G = s.bidders, s.items, net.menu_grid
-    digits = grid_digits(cells, G, n * m).reshape(-1, n, m)
-    parts = []
-    for i in range(n):
-        rows = [j for j in range(n) if j != i]
-        menu = grid_number(digits[:, rows].reshape(len(cells), (n - 1) * m), G)
-        b = net.grid_bounds[i].expand(len(cells), -1, -1)
-        lo = b.gather(-1, digits[:, i].unsqueeze(-1)).squeeze(-1)
-        hi = b.gather(-1, (digits[:, i] + 1).unsqueeze(-1)).squeeze(-1)
-        parts.append(OwnBoxes(cells, torch.full_like(cells, i), menu, lo.to(torch.float64), hi.to(torch.float64)))
-    return OwnBoxes.cat(parts)
+def own_box(mech: GemNetMechanism, bidder: int, digits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corners lo, hi [C, m] (float64) of bidder ``bidder``'s own grid cells with per-item cell
+    indices ``digits`` [C, m]."""
+    b = mech.net.grid_bounds[bidder].to(torch.float64).expand(len(digits), -1, -1)
+    return (b.gather(-1, digits.unsqueeze(-1)).squeeze(-1), b.gather(-1, (digits + 1).unsqueeze(-1)).squeeze(-1))
 
 
 def cell_parts(mech: GemNetMechanism, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -540,9 +530,21 @@ def cell_parts(mech: GemNetMechanism, cells: torch.Tensor) -> tuple[torch.Tensor
     n, m, G = mech.setting.bidders, mech.setting.items, mech.net.menu_grid
     digits = grid_digits(cells, G, n * m).reshape(-1, n, m)
     own = torch.stack([grid_number(digits[:, i], G) for i in range(n)], 1)
-    menu = torch.stack([grid_number(digits[:, [j for j in range(n) if j != i]].reshape(len(cells), -1), G)
+    menu = torch.stack([grid_number(digits[:, [j for j in range(n) if j != i]].reshape(len(cells), (n - 1) * m), G)
                         for i in range(n)], 1)
     return own, menu
+
+
+def product_boxes(mech: GemNetMechanism, cells: torch.Tensor) -> OwnBoxes:
+    """Every bidder's own box in the product grid cells ``cells`` [C] (flat numbers over all n m
+    value dimensions, the first bidder's first item most significant): rows bidder-major."""
+    n, m, G = mech.setting.bidders, mech.setting.items, mech.net.menu_grid
+    own, menu = cell_parts(mech, cells)
+    parts = []
+    for i in range(n):
+        lo, hi = own_box(mech, i, grid_digits(own[:, i], G, m))
+        parts.append(OwnBoxes(cells, torch.full_like(cells, i), menu[:, i], lo, hi))
+    return OwnBoxes.cat(parts)
 
 
 def own_loads(mech: GemNetMechanism, menus: GridMenus, bidder: int, menu_cells: torch.Tensor,
@@ -554,10 +556,7 @@ def own_loads(mech: GemNetMechanism, menus: GridMenus, bidder: int, menu_cells: 
     progress bar with this label."""
     m, G = mech.setting.items, mech.net.menu_grid
     own = torch.arange(G ** m)
-    b = mech.net.grid_bounds[bidder].to(torch.float64).expand(len(own), -1, -1)
-    digits = grid_digits(own, G, m)
-    lo = b.gather(-1, digits.unsqueeze(-1)).squeeze(-1)
-    hi = b.gather(-1, (digits + 1).unsqueeze(-1)).squeeze(-1)
+    lo, hi = own_box(mech, bidder, grid_digits(own, G, m))
     out = torch.empty(len(menu_cells), len(own), m, dtype=torch.float64)
     per = max(chunk // len(own), 1)
     steps = range(0, len(menu_cells), per)
