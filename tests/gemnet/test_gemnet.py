@@ -15,7 +15,7 @@ import torch
 from infozoo.core.checkpoint import CheckpointError
 from infozoo.core.lp import SolveResult
 from infozoo.envs.auction.metrics import evaluate, menu_regret
-from infozoo.envs.auction.settings import NAMED_SETTINGS
+from infozoo.envs.auction.settings import NAMED_SETTINGS, from_dict
 from infozoo.solvers.gemnet import certify, rochetnet, train, transform
 from infozoo.solvers.gemnet.model import GemNetMechanism, MenuNetwork
 
@@ -411,6 +411,22 @@ def test_utility_linearisation_contains_gradients_and_values(activation):
             assert bool(((u.detach() - lin).abs() <= err + 1e-9).all())
 
 
+def test_monopoly_prices_recover_manelli_vincent():
+    """One bidder, two U[0, 1] items: the size-priced menu the search finds is Manelli-Vincent's
+    optimum (each item at 2/3, the bundle at (4 - sqrt 2) / 3, revenue 0.549201); one item is
+    Myerson's reserve 1/2; three items beat separate sales (0.75) by bundling."""
+    assert train.monopoly_prices(1) == (0.0, 0.5)
+    p = train.monopoly_prices(2)
+    assert abs(p[1] - 2 / 3) < 0.01 and abs(p[2] - (4 - 2 ** 0.5) / 3) < 0.01, p
+    v = torch.rand(1_000_000, 3, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    for k, low in ((2, 0.5482), (3, 0.86)):
+        best = v[:, :k].sort(-1, descending=True).values
+        worth = torch.cat([torch.zeros(len(v), 1, dtype=torch.float64), best.cumsum(-1)], -1)
+        prices = torch.tensor(train.monopoly_prices(k), dtype=torch.float64)
+        revenue = float(prices[(worth - prices).argmax(-1)].mean())
+        assert low < revenue < (0.549201 + 0.002 if k == 2 else 0.9), (k, revenue)
+
+
 def test_myerson_warm_start_targets_are_itemwise_myerson():
     """With no gap, the warm start's menus (every bundle at the sum of its items' Myerson
     thresholds) are item-wise Myerson: revenue R_2 = 0.416667 per item on 2x2 U[0, 1]."""
@@ -424,5 +440,11 @@ def test_myerson_warm_start_targets_are_itemwise_myerson():
     assert float((x.sum(1) - 1).clamp(min=0).max()) == 0.0  # compatible (ties have measure zero)
     revenue = float(price.gather(2, k[:, :, None]).sum((1, 2)).mean())
     assert abs(revenue - 2 * 0.416667) < 0.005, revenue
+    skewed = from_dict({**s.to_dict(), "values": {"kind": "uniform", "low": 0.0, "high": [[1.0, 1.0], [2.0, 2.0]]}})
+    net = MenuNetwork(2, 2, 3, False, skewed.low(), skewed.high(), (4,), menu_grid=4)
+    with pytest.raises(ValueError, match="same range"):  # the grid version compares cells across bidders
+        train.myerson_targets(skewed, v, 3, 0.0, net.grid_bounds)
     with pytest.raises(ValueError, match="warm_start"):
         train.check_config(dataclasses.replace(train.default_config(s), warm_start="rochet"))
+    with pytest.raises(ValueError, match="warm_monopoly"):  # one-bidder menus exist only on a grid
+        train.check_config(dataclasses.replace(train.default_config(s), warm_monopoly=True))

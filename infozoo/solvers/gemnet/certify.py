@@ -90,7 +90,14 @@ import torch
 from infozoo.core.progress import progress
 from infozoo.core.seeding import torch_generator
 from infozoo.envs.auction.mechanism import over_allocation
-from infozoo.solvers.gemnet.model import GemNetMechanism, PriceGrid, grid_number, interval_product
+from infozoo.solvers.gemnet.model import (
+    GemNetMechanism,
+    PriceGrid,
+    grid_digits,
+    grid_number,
+    interval_product,
+    menu_cell_profiles,
+)
 
 CHUNK = 8192
 PAIR_CHUNK = 256  # cells per batch of the pair test ((K+1)^2 pairs each)
@@ -399,18 +406,11 @@ def grid_menus(mech: GemNetMechanism) -> GridMenus:
     """Evaluate every bidder's menu once per cell of the others' grid (at the cell centre, which is
     what the network reads anywhere in the cell)."""
     s, net = mech.setting, mech.net
-    n, m, G = s.bidders, s.items, net.menu_grid
     grid = PriceGrid(net.grid_edges)
-    digits = grid_digits(torch.arange(G ** ((n - 1) * m)), G, (n - 1) * m).reshape(-1, n - 1, m)
     alphas, prices = [], []
-    for i in range(n):
-        rows = [j for j in range(n) if j != i]
-        b = net.grid_bounds[rows].expand(digits.shape[0], -1, -1, -1)
-        centre = (b.gather(-1, digits.unsqueeze(-1)) + b.gather(-1, (digits + 1).unsqueeze(-1))).squeeze(-1) / 2
-        prof = torch.zeros(digits.shape[0], n, m, dtype=torch.float64)
-        prof[:, rows] = centre
-        prof[:, i] = s.low().to(torch.float64)[i]
-        if not torch.equal(grid.cell(prof, i), torch.arange(digits.shape[0])):
+    for i in range(s.bidders):
+        prof = menu_cell_profiles(net, i, s.low()[i])
+        if not torch.equal(grid.cell(prof, i), torch.arange(prof.shape[0])):
             raise RuntimeError("menu-grid numbering does not match the price grid")  # a bug, never input
         with torch.no_grad():
             a, b_ = net(prof)
@@ -420,12 +420,6 @@ def grid_menus(mech: GemNetMechanism) -> GridMenus:
         alphas.append(a[:, i].to(torch.float64))
         prices.append(price)
     return GridMenus(torch.stack(alphas), torch.stack(prices))
-
-
-def grid_digits(flat: torch.Tensor, G: int, D: int) -> torch.Tensor:
-    """Base-G digits [C, D] of flat cell numbers (the first digit most significant)."""
-    w = G ** torch.arange(D - 1, -1, -1)
-    return (flat.unsqueeze(-1) // w) % G
 
 
 @dataclass

@@ -420,8 +420,29 @@ def grid_index(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
 
 def grid_number(digits: torch.Tensor, g: int) -> torch.Tensor:
     """Flat cell numbers [B] of per-dimension cell indices ``digits`` [B, D] on a grid with ``g``
-    cells per dimension (the first dimension most significant; ``certify.grid_digits`` inverts it)."""
+    cells per dimension (the first dimension most significant; ``grid_digits`` inverts it)."""
     return (digits * g ** torch.arange(digits.shape[-1] - 1, -1, -1)).sum(-1)
+
+
+def grid_digits(flat: torch.Tensor, G: int, D: int) -> torch.Tensor:
+    """Base-G digits [C, D] of flat cell numbers (the first digit most significant)."""
+    w = G ** torch.arange(D - 1, -1, -1)
+    return (flat.unsqueeze(-1) // w) % G
+
+
+def menu_cell_profiles(net: MenuNetwork, bidder: int, own: torch.Tensor) -> torch.Tensor:
+    """One profile [C, n, m] per cell of bidder ``bidder``'s menu grid, in the grid's numbering
+    (``PriceGrid.cell``): the others' bids at their cell centres (what the network reads anywhere
+    in the cell), the bidder's own at ``own`` [m] (its menu does not depend on it)."""
+    n, m, G = net.n, net.m, net.menu_grid
+    rows = [j for j in range(n) if j != bidder]
+    digits = grid_digits(torch.arange(G ** ((n - 1) * m)), G, (n - 1) * m).reshape(-1, n - 1, m)
+    b = net.grid_bounds[rows].expand(digits.shape[0], -1, -1, -1)
+    centre = (b.gather(-1, digits.unsqueeze(-1)) + b.gather(-1, (digits + 1).unsqueeze(-1))).squeeze(-1) / 2
+    prof = torch.zeros(digits.shape[0], n, m, dtype=torch.float64)
+    prof[:, rows] = centre
+    prof[:, bidder] = own.to(torch.float64)
+    return prof
 
 
 class PriceGrid:

@@ -45,8 +45,23 @@ warm start distils the teacher's menus at those centres, and by default nothing 
 check passes. Penalty training after the warm start lowered the certified revenue (2x2, G=16:
 0.851 -> 0.836 after 1000 steps at lr 2e-5); evaluating the teacher at a priority corner of the
 others' cells or at their lower corner instead of the centre lowered it (2x2, G=16: 0.848 and 0.850;
-2x3, G=8: 1.152 against 1.171). The grid may be uneven (``grid_breaks``): on 2x3 the default spends
-one cell on [0, 0.3) and 11 on [0.3, 1] (``GRID_FLOOR``, measured in ``default_config``).
+2x3, G=8: 1.152 against 1.171). The grid may be uneven (``grid_breaks``, ``GRID_FLOOR``).
+On a grid the distilled prices are then set exactly to the targets' on every cell by a price table
+(``snap_prices``; the transform's price changes, a function of the cell of b_{-i} only, so SP is
+kept): distillation leaves price errors of ~0.01 that open conflicts in menus compatible by
+construction. Where the coarse cells make a distilled AMA a poor start (3x3 with 4 cells per
+dimension: certified 1.2469, as the raise-only repair of the centre menus' conflicts costs 0.49),
+the default warm start is the *grid Myerson* with one-bidder menus (``GRID_MYERSON``;
+``myerson_targets`` with ``bounds`` and ``monopoly``): item thresholds rounded to the others'
+cells with a priority rule, so that no product cell over-allocates by construction, plus, for
+the first bidder, a size-priced one-bidder menu (``monopoly_prices``, Manelli-Vincent's for two
+items) on the items where everyone else is below the reserve. It needs no MILP (the certificate
+checks it exactly like any other menu) and certifies above item-wise Myerson on 2x3 (1.2802 vs
+1.2494 on the same profiles), where the AMA route reached 1.2529 in 19.6 min. Measured on 3x3
+with 4 cells per dimension (``grid_breaks`` [0.5, 2/3, 5/6], 2-core CPU, 200k profiles): the AMA
+distilled at the priority corner of the cells and snapped 1.2887; the grid Myerson's 7 bundles
+plus 57 snapped AMA elements, with only the AMA elements re-priced by the MILP, 1.5617 against
+the grid Myerson's 1.5614 alone: the raise-only repair prices out what bundling the AMA adds.
 With n = 1 there is nothing to over-allocate (g = 0) and this is RochetNet: a menu of K lotteries
 trained by Adam, as in Duetting et al. After training, ``transform.transform`` changes prices
 (only prices) so that menus are compatible everywhere, and ``certify.certify`` proves it.
@@ -54,7 +69,9 @@ trained by Adam, as in Duetting et al. After training, ``transform.transform`` c
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -69,16 +86,30 @@ from infozoo.core.progress import progress
 from infozoo.core.seeding import seed_everything, torch_generator
 from infozoo.core.torch_utils import set_threads, soft_argmax
 from infozoo.envs.auction.settings import AuctionSetting, from_dict
-from infozoo.solvers.gemnet.model import CERTIFICATE, GemNetMechanism, MenuNetwork, PriceGrid, check_breaks
+from infozoo.solvers.gemnet.model import (
+    CERTIFICATE,
+    GemNetMechanism,
+    MenuNetwork,
+    PriceGrid,
+    check_breaks,
+    grid_index,
+    menu_cell_profiles,
+)
 
 KIND = "gemnet"
+Targets = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # bids [B, n, m] -> alloc, prices
 WARM_TEACHERS = ("lottery-ama", "amenunet")  # registered menu-based solvers a warm start may distil
 # default menu grid (cells per value dimension) by n * m for continuous multi-bidder settings, chosen
 # so that the G^(n m) product cells of the exact check stay at or below about three million on a CPU
-MENU_GRID = {4: 32, 6: 12, 9: 4, 10: 4}
+# where MILP rounds repair a distilled AMA, and about 40 million (one check, ~4 GB) for the grid Myerson
+MENU_GRID = {4: 32, 6: 12, 9: 7, 10: 4}
 # by n * m, where the default grid is not uniform: one cell [0, floor), the other G - 1 equal on
 # [floor, 1] (``floor_breaks``; measured in default_config)
-GRID_FLOOR = {6: 0.3}
+GRID_FLOOR = {6: 0.5, 9: 0.5}
+# by n * m, where the default warm start is the grid Myerson with one-bidder menus (``myerson_targets``
+# with ``monopoly``; additive values i.i.d. U[0, h] only), not a distilled Lottery AMA (measured in
+# default_config)
+GRID_MYERSON = (6, 9)
 # by n * m, where the failing cells' own boxes are not refined (own_depth 0; 4 elsewhere, i.e. 3x3,
 # not measured): measured in default_config
 OWN_DEPTH = {4: 0, 6: 0}
@@ -118,6 +149,8 @@ class Config:
     teacher_restarts: int = 1  # > 1: train the teacher this often (seeds seed + 1000 r), keep the best
     warm_steps: int = 1500  # distillation steps of the warm start
     warm_gap: float = 0.02  # the warm-start menus' threshold prices are raised by this (x range)
+    warm_monopoly: bool = False  # "myerson" warm start on a grid: one-bidder menus where the rest are below reserve
+    snap_prices: bool = True  # piecewise-constant menus, steps 0: prices set to the targets' on every cell
     transform: bool = True  # run the price transform + certificate after training
     grid: int = 8  # price-change grid: cells per value dimension (continuous settings)
     max_depth: int = 8  # adaptive grid: most splits of one certificate cell
@@ -169,9 +202,10 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # own_depth 4 rather than 8 (same distilled menus, 2-core CPU): 2x3 certified 1.2245 in 178 s
         # against 1.2244 in 295 s (53k failing cells refine into 4.5M own boxes at depth 8); 2x2
         # the same 0.8644 in 145 s against 159 s.
-        # 2x3: G = 12 with the lowest cell [0, 0.3) and 11 cells of 0.064 above (GRID_FLOOR), 2,985,984
-        # product cells. Measured (2-core CPU, seed 0, certified revenue on 10^6 profiles unless said):
-        # uniform G = 8 1.2238 (5 min), uniform G = 12 1.2480 (23.5 min), this default 1.2529 +- 0.0006,
+        # 2x3 with the distilled Lottery AMA (before GRID_MYERSON): G = 12 with the lowest cell
+        # [0, 0.3) and 11 cells of 0.064 above, 2,985,984 product cells. Measured (2-core CPU,
+        # seed 0, certified revenue on 10^6 profiles unless said): uniform G = 8 1.2238 (5 min),
+        # uniform G = 12 1.2480 (23.5 min), floor 0.3 (the default then) 1.2529 +- 0.0006,
         # 0.0035 +- 0.0005 above item-wise Myerson on the same profiles (18.6 min alone, 19.6 min in the
         # quick sweep; 28.8 min alone with own_depth 4 and no load tables). Spending the cells
         # near the top is not the rule: on G = 8 (transform's 200k profiles) floor 0.3 gave 1.2317,
@@ -183,10 +217,27 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # 2x2 and unit-2x2 own_depth 0: bit-identical checkpoints to depth 4, transform 106 s against
         # 126 s and 257 s against 287 s (2-core CPU; depth 0 the two runs side by side, depth 4 in the
         # quick sweep).
+        # 2x3 and 3x3 (GRID_MYERSON): the grid Myerson with one-bidder menus, snapped, no MILP. Its
+        # revenue is the grid's (Monte Carlo of the targets, 10^6 profiles): 2x3 G = 12 with [0, 0.5)
+        # and 11 equal cells above 1.2810, floor 0.3 1.2789, G = 16 1.2814; 3x3 (floor 0.5, as the
+        # reserve) G = 5 1.5995, G = 6 1.5880, G = 7 1.5914, against 1.5825 for G = 7 without the
+        # one-bidder menus. Measured with `infozoo train gemnet --setting S` (2-core CPU, seed 0):
+        # 2x3 certified 1.2802 +- 0.0005 on 10^6 profiles (seed 123), 0.0309 +- 0.0002 above
+        # item-wise Myerson, in 52 s (2,985,984 product cells, 0.8 GB); 3x3 G = 7 certified 1.5917
+        # (transform's 200k profiles) in 5.1 min (40,353,607 product cells, 3.8 GB): 0.002 below
+        # item-wise Myerson, which the grid's rounding costs (G = 8 would be 134M product cells).
         floor = GRID_FLOOR.get(n * m)
         breaks = floor_breaks(menu_grid, floor) if floor else ()
+        if n * m in GRID_MYERSON and iid_uniform(setting):
+            return Config(menu_size=2 ** m - 1, hidden=(128, 128), activation="tanh", steps=0,
+                          batch=2048 if full else 1024, menu_grid=menu_grid, grid_breaks=breaks,
+                          warm_start="myerson", warm_monopoly=True, warm_gap=0.001,
+                          warm_steps=8000 if full else 4000, alloc_snap=0.01, milp_rounds=30,
+                          milp_time_limit=30.0, own_depth=0, seed=seed, profile=profile)
+        # snap_prices on the AMA start (quick sweep checkpoints, paired on 10^6 profiles, seed 123):
+        # 2x2 +0.0031 +- 0.0001 (0.8653), unit-2x2 -0.0022 +- 0.0001 (0.6686), so not for unit demand.
         return Config(menu_size=128 if full else 64, hidden=(128, 128), activation="tanh",
-                      own_depth=OWN_DEPTH.get(n * m, 4),
+                      own_depth=OWN_DEPTH.get(n * m, 4), snap_prices=not setting.unit_demand,
                       steps=0, batch=2048 if full else 1024, menu_grid=menu_grid, grid_breaks=breaks,
                       warm_start="lottery-ama",
                       warm_steps=8000 if full else 4000, alloc_snap=0.01, milp_rounds=30, milp_time_limit=30.0,
@@ -207,11 +258,21 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
                   profile=profile)
 
 
+def iid_uniform(setting: AuctionSetting) -> bool:
+    """Additive values i.i.d. U[0, h] over every bidder and item (what ``monopoly_prices`` assume)."""
+    if setting.discrete or setting.unit_demand:
+        return False
+    low, high = setting.low(), setting.high()
+    return bool((low == 0).all() and (high == high[0, 0]).all())
+
+
 # ---- training -------------------------------------------------------------------------------
 
 
-def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict[str, Any]]:
-    """Train the menu networks by the loss in the module docstring; returns the net and a log."""
+def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict[str, Any], torch.Tensor | None]:
+    """Train the menu networks by the loss in the module docstring; returns the net, a log and,
+    for piecewise-constant menus taken as distilled (``steps`` 0, ``snap_prices``), the price
+    table that makes them equal the warm start's targets (``snap_prices``; else None)."""
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
     g = torch_generator(cfg.seed)
@@ -221,12 +282,16 @@ def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict
                       cfg.alloc_sharpness, cfg.alloc_init, cfg.alloc_snap, cfg.menu_grid,
                       tuple(cfg.grid_breaks)).to(dtype)
     log: dict[str, Any] = {"revenue": [], "incompatibility": []}
+    table = None
     if cfg.warm_start != "none":
         t0 = time.perf_counter()
-        teacher = warm_start(net, setting, cfg, g)
+        teacher, targets = warm_start(net, setting, cfg, g)
+        if cfg.menu_grid and cfg.steps == 0 and cfg.snap_prices:
+            table = snap_prices(net, setting, targets)
         log["warm_start"] = {"kind": cfg.warm_start, "time": time.perf_counter() - t0,
                              "teacher_dir": cfg.teacher_dir or None,
-                             "teacher_report": getattr(teacher, "report", None)}
+                             "teacher_report": getattr(teacher, "report", None),
+                             "prices_snapped": table is not None}
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     decay = (cfg.lr_end / cfg.lr) ** (1 / max(cfg.steps - 1, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, decay)
@@ -260,10 +325,11 @@ def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict
             log["revenue"].append(float(rev.detach()))
             log["incompatibility"].append(float(incompat.detach()))
             bar.set_postfix(rev=f"{float(rev.detach()):.4f}", g=f"{float(incompat.detach()):.2e}")
-    return net, log
+    return net, log, table
 
 
-def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, gap: float
+def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, gap: float,
+                    bounds: torch.Tensor | None = None, monopoly: bool = False
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Item-wise Myerson written as menus (the warm start): bidder i may buy any bundle S at
     sum_{j in S} t_ij(v_{-i}), t_ij = max(a_ij, phi_ij^{-1}(max(0, max_{k != i} phi_kj(v_kj)))) + gap,
@@ -272,16 +338,29 @@ def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, ga
     nobody buys item j, so the menus are compatible with a margin, as the certificate needs.
     Additive: element k offers bundle number k mod (2^m - 1) (all non-empty bundles), unit-demand
     k mod m (single items); the c-th copy of a bundle is priced c * 0.05 (x range) higher, so the
-    copies start distinct. Returns alpha [B, n, K, m] in {0, 1} and prices beta [B, n, K]."""
+    copies start distinct. Returns alpha [B, n, K, m] in {0, 1} and prices beta [B, n, K].
+
+    Piecewise-constant menus (``bounds`` [n, m, G+1], the menu grid's cell ends; v are then cell
+    centres): the thresholds of ``grid_thresholds``, and with ``monopoly`` (additive, values
+    i.i.d. U[0, h]) the first bidder's items M (every other bidder's cell ends at or below the
+    reserve) are priced as a one-bidder menu: S costs P_{|M|}(|S & M|) + sum_{j in S - M} t_1j
+    with P from ``monopoly_prices``. No other bidder ever takes an item of M (its threshold is
+    above its whole cell), so this stays compatible; on M the first bidder is a monopolist and
+    bundling earns what it earns for one bidder (2 items: 0.5492 against 0.5 for separate
+    reserves)."""
     n, m = setting.shape
     low, high = setting.low(v.dtype), setting.high(v.dtype)
-    phi = 2 * v - high  # [B, n, m]
     rng = float((high - low).max())
-    t = []
-    for i in range(n):
-        others = torch.cat([phi[:, :i], phi[:, i + 1:]], 1).amax(1).clamp(min=0)  # [B, m]
-        t.append(torch.maximum(low[i], (others + high[i]) / 2) + gap * rng)
-    thresholds = torch.stack(t, 1)  # [B, n, m]
+    if bounds is None:
+        phi = 2 * v - high  # [B, n, m]
+        t = []
+        for i in range(n):
+            others = torch.cat([phi[:, :i], phi[:, i + 1:]], 1).amax(1).clamp(min=0)  # [B, m]
+            t.append(torch.maximum(low[i], (others + high[i]) / 2) + gap * rng)
+        thresholds = torch.stack(t, 1)  # [B, n, m]
+        alone = torch.zeros_like(thresholds, dtype=torch.bool)
+    else:
+        thresholds, alone = grid_thresholds(setting, v, bounds, gap)
     if setting.unit_demand:
         bundles = torch.eye(m, dtype=v.dtype)
     else:
@@ -289,12 +368,98 @@ def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, ga
     k = torch.arange(menu_size)
     alloc = bundles[k % len(bundles)]  # [K, m]
     copy = (k // len(bundles)).to(v.dtype)
+    if monopoly:
+        if not iid_uniform(setting):
+            raise ValueError("monopoly bundles need additive values i.i.d. U[0, h] (every item and bidder)")
+        thresholds = torch.where(alone, 0.0, thresholds)  # items of M_i are priced by P below
     beta = torch.einsum("bnm,km->bnk", thresholds, alloc) + 0.05 * rng * copy
+    if monopoly:
+        table = torch.zeros(m + 1, m + 1, dtype=v.dtype)  # P_k(s), s items of a monopoly set of k
+        for size in range(1, m + 1):
+            table[size, : size + 1] = torch.tensor(monopoly_prices(size), dtype=v.dtype) * float(high[0, 0])
+        sizes = alone.sum(-1, keepdim=True).expand(-1, -1, menu_size)  # [B, n, K]
+        taken = torch.einsum("bnm,km->bnk", alone.to(v.dtype), alloc).long()  # |S & M_i|
+        beta = beta + table[sizes, taken]
     return alloc.expand(v.shape[0], n, -1, -1), beta
 
 
-def distil(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Generator,
-           targets: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], desc: str) -> None:
+def grid_thresholds(setting: AuctionSetting, v: torch.Tensor, bounds: torch.Tensor, gap: float
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grid Myerson: item thresholds t [B, n, m] for piecewise-constant menus (v are cell
+    centres, ``bounds`` [n, m, G+1] the cell ends) and the mask M [B, n, m] of the first bidder's
+    items on which every other bidder's cell ends at or below the reserve (empty for the other
+    bidders: two bidders that both saw the rest below the reserve could both take the item
+    through a bundle, so only the first bidder is given such items).
+
+    The best competing bid is only known to its cell c_kj, so t_ij = max(reserve_ij, e) + gap
+    with e the lower end of the highest competing cell C = max_{k != i} c_kj if bidder i has
+    priority there (no competitor of lower index sits in C), else its upper end. Two bidders then
+    never both afford item j anywhere in a product cell: the one in the lower cell faces a
+    threshold at least the lower end of the other's cell, and of two in the same cell the later
+    one faces the cell's upper end. So the grid Myerson is compatible on every product cell by
+    construction and loses only the rounding: on 3x3 U[0, 1] with cells [0, 1/2), then three of
+    width 1/6, 1.5625 against item-wise Myerson's 1.5938 (Monte Carlo, 2 x 10^6 profiles; 1.5821
+    with five cells of 0.1 above 1/2); priced at the cell centres instead, pairs of bidders can
+    both afford an item in one product cell, which the raise-only transform can only settle by
+    pricing both out. Needs the same value range per item for every bidder (i.i.d. across
+    bidders)."""
+    n = setting.bidders
+    low, high = setting.low(v.dtype), setting.high(v.dtype)
+    if not all(torch.equal(low[0], low[i]) and torch.equal(high[0], high[i]) for i in range(n)):
+        raise ValueError("the grid Myerson warm start needs every bidder's values of an item on the "
+                         "same range (i.i.d. across bidders); use warm_start='lottery-ama'")
+    rng = float((high - low).max())
+    ends = bounds.to(v.dtype)
+    cell = grid_index(v, ends[..., 1:-1])  # [B, n, m]
+    reserve = torch.maximum(low, high / 2)  # phi^{-1}(0), at least the lowest value
+    t, alone = [], []
+    for i in range(n):
+        top = torch.cat([cell[:, :i], cell[:, i + 1:]], 1).amax(1)  # [B, m]
+        behind = (cell[:, :i] == top.unsqueeze(1)).any(1)  # a bidder of lower index is in C
+        at = ends[i].expand(v.shape[0], -1, -1)
+        end = at.gather(-1, (top + behind.long()).unsqueeze(-1)).squeeze(-1)
+        t.append(torch.maximum(reserve[i], end) + gap * rng)
+        alone.append(at.gather(-1, (top + 1).unsqueeze(-1)).squeeze(-1) <= reserve[i] if i == 0
+                     else torch.zeros_like(top, dtype=torch.bool))
+    return torch.stack(t, 1), torch.stack(alone, 1)
+
+
+@functools.cache
+def monopoly_prices(k: int, profiles: int = 200_000) -> tuple[float, ...]:
+    """Prices P(0..k) (P(0) = 0; cached) of the best size-priced deterministic menu for one bidder
+    with k i.i.d. U[0, 1] items: any s items for P(s), so the bidder takes its s best items for
+    the s maximising (sum of its s best values) - P(s). Found by coordinate search (a grid of
+    trial prices around each P(s), halved 30 times) on a fixed sample, starting from separate
+    reserves P(s) = s / 2 (k = 1: Myerson's reserve 1/2, exactly). For k = 2 it recovers
+    Manelli-Vincent's optimum (items 2/3, bundle (4 - sqrt 2) / 3, revenue 0.5492); for k = 3
+    it gives ~0.875 against 0.75 for separate sales (Giannakopoulos and Koutsoupias prove a
+    deterministic menu, their straight-jacket auction, optimal for up to six uniform items)."""
+    if k == 1:
+        return (0.0, 0.5)  # Myerson's reserve, exactly
+    g = torch.Generator().manual_seed(k)
+    best = torch.rand(profiles, k, generator=g, dtype=torch.float64).sort(-1, descending=True).values
+    worth = torch.cat([torch.zeros(profiles, 1, dtype=torch.float64), best.cumsum(-1)], -1)  # [P, k+1]
+
+    def revenue(p: torch.Tensor) -> float:
+        return float(p[(worth - p).argmax(-1)].mean())  # ties -> fewer items
+
+    prices = torch.arange(k + 1, dtype=torch.float64) / 2
+    step = 0.1
+    for _ in range(30):
+        for s in range(1, k + 1):
+            trials = prices[s] + step * torch.linspace(-1, 1, 9, dtype=torch.float64)
+            scores = []
+            for x in trials.tolist():
+                p = prices.clone()
+                p[s] = x
+                scores.append(revenue(p))
+            prices[s] = trials[max(range(len(scores)), key=scores.__getitem__)]
+        step /= 2
+    return tuple(prices.tolist())
+
+
+def distil(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Generator, targets: Targets,
+           desc: str) -> None:
     """Warm start: regress every bidder's menu-MLP outputs onto target menus ``targets(v)`` (alloc
     [B, n, K, m] in [0, 1], prices [B, n, K]) for ``warm_steps`` Adam steps. Allocation targets
     become logits (additive: logit(a) with a clipped to [e, 1 - e], e = sigmoid(-6), so 0/1 give
@@ -326,7 +491,7 @@ def distil(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Gene
 
 
 def teacher_targets(teacher: Any, setting: AuctionSetting, menu_size: int, g: torch.Generator,
-                    profiles: int = 20_000) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+                    profiles: int = 20_000) -> Targets:
     """Target menus from a trained menu-based mechanism ``teacher`` (the ``menus(bids)`` contract,
     e.g. an affine maximizer, whose induced menu for bidder i prices lottery a at
     (1/w_i)[max_a' S^{-i}(a') - S^{-i}(a)]). Its elements are ranked by how often bidders take
@@ -352,21 +517,46 @@ def teacher_targets(teacher: Any, setting: AuctionSetting, menu_size: int, g: to
     return targets
 
 
-def warm_start(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Generator) -> Any:
-    """Run the configured warm start (see the module docstring); returns the teacher (or None)."""
+def warm_start(net: MenuNetwork, setting: AuctionSetting, cfg: Config, g: torch.Generator
+               ) -> tuple[Any, Targets]:
+    """Run the configured warm start (see the module docstring); returns the teacher (or None) and
+    the target menus the network was distilled onto."""
     if cfg.warm_start == "myerson":
-        distil(net, setting, cfg, g, lambda v: myerson_targets(setting, v, net.K, cfg.warm_gap),
-               "warm start (item-wise Myerson menus)")
-        return None
+        bounds = net.grid_bounds if net.menu_grid else None
+
+        def targets(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return myerson_targets(setting, v, net.K, cfg.warm_gap, bounds, cfg.warm_monopoly)
+
+        distil(net, setting, cfg, g, targets, "warm start (item-wise Myerson menus)")
+        return None, targets
     from infozoo import registry
 
     if cfg.teacher_dir:  # loaded like ``eval --mechanism NAME:DIR``, which refuses another setting
         teacher = registry.make_mechanism(f"{cfg.warm_start}:{cfg.teacher_dir}", setting)
     else:
         teacher = best_teacher(setting, cfg)
-    distil(net, setting, cfg, g, teacher_targets(teacher, setting, net.K, g),
-           f"warm start ({cfg.warm_start} menus)")
-    return teacher
+    targets = teacher_targets(teacher, setting, net.K, g)
+    distil(net, setting, cfg, g, targets, f"warm start ({cfg.warm_start} menus)")
+    return teacher, targets
+
+
+def snap_prices(net: MenuNetwork, setting: AuctionSetting, targets: Targets) -> torch.Tensor:
+    """Piecewise-constant menus: the price table delta [n, menu cells, K+1] (the transform's price
+    changes, a function of the cell of b_{-i} alone, so SP is kept) that makes every menu price
+    equal the warm start's target on every cell of the menu grid. Distillation leaves price errors
+    of ~0.01 (3x3, G = 4: mean 0.012, max 0.14 after 4000 steps), enough to open conflicts in
+    menus that are compatible by construction (the grid Myerson of ``myerson_targets``);
+    allocations are not snapped (0/1 targets come out exact through ``alloc_snap``)."""
+    table = torch.zeros(setting.bidders, net.menu_grid ** ((setting.bidders - 1) * setting.items),
+                        net.K + 1, dtype=torch.float64)
+    net64 = copy.deepcopy(net).double()  # the mechanism evaluates its menus in float64
+    for i in range(setting.bidders):
+        prof = menu_cell_profiles(net, i, setting.low()[i])
+        with torch.no_grad():
+            _, price = net64(prof)
+            _, target = targets(prof)
+        table[i, :, 1:] = target[:, i].to(torch.float64) - price[:, i, 1:].to(torch.float64)
+    return table
 
 
 def best_teacher(setting: AuctionSetting, cfg: Config, profiles: int = 65_536) -> Any:
@@ -423,9 +613,10 @@ def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanis
     cfg = config or default_config(setting)
     check_config(cfg)
     t0 = time.perf_counter()
-    net, log = train_menus(setting, cfg)
+    net, log, table = train_menus(setting, cfg)
     train_time = time.perf_counter() - t0
-    mech = GemNetMechanism(setting, net, config_dict(cfg, setting))
+    grid = None if table is None else PriceGrid(net.grid_edges.clone())
+    mech = GemNetMechanism(setting, net, config_dict(cfg, setting), grid, table)
     mech.report = {"train_time": train_time,
                    "train_revenue_last": log["revenue"][-1] if log["revenue"] else None,
                    "train_incompatibility_last": log["incompatibility"][-1] if log["incompatibility"] else None}
@@ -455,6 +646,8 @@ def check_config(cfg: Config) -> None:
     if cfg.warm_start not in ("none", "myerson", *WARM_TEACHERS):
         raise ValueError(f"unknown warm_start {cfg.warm_start!r}; valid: none, myerson, "
                          f"{', '.join(WARM_TEACHERS)}")
+    if cfg.warm_monopoly and (cfg.warm_start != "myerson" or not cfg.menu_grid):
+        raise ValueError("warm_monopoly needs warm_start='myerson' on a menu grid (menu_grid > 0)")
 
 
 def config_dict(cfg: Config, setting: AuctionSetting) -> dict[str, Any]:

@@ -65,7 +65,9 @@ pass (*) by refinement alone, and the MILP is needed only where that fails.
 Piecewise-constant menus (``menu_grid`` G > 0; cells = the product cells of the menu grid)
 -------------------------------------------------------------------------------------------
 The price grid is the menu grid, so in a product cell q = (q_1, ..., q_n) bidder i faces one
-menu, M_i(q_{-i}), and its price change x_i^k(q_{-i}) is one number. ``certify.check_grid`` gives
+menu, M_i(q_{-i}), and its price change x_i^k(q_{-i}) is one number (added to the warm start's
+price table, ``train.snap_prices``, when there is one; ``max_price_change`` counts only the
+transform's own changes). ``certify.check_grid`` gives
 the failing cells with each bidder's own box Q_i refined into boxes b; the candidate sets are
 exact up to that refinement, so the transform can be local: prices only *rise*, and each failing
 cell is repaired by excluding elements from the bidders' own boxes. For a candidate k of bidder i
@@ -191,7 +193,10 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
     s = mech.setting
     mech.grid = price_grid(mech, cfg)
     K1 = mech.net.K + 1
-    mech.delta = torch.zeros(s.bidders, mech.grid.cells, K1, dtype=torch.float64)
+    start = torch.zeros(s.bidders, mech.grid.cells, K1, dtype=torch.float64)
+    if mech.delta is not None and mech.net.menu_grid:  # the warm start's price table (train.snap_prices)
+        start = start + mech.delta
+    mech.delta = start
     rev_before = expected_revenue(mech)
     cert: dict[str, Any] = {"setting": s.name or s.to_dict(), "solver": cfg.solver,
                             "milp_time_limit": cfg.milp_time_limit, "milps": []}
@@ -254,12 +259,13 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
     milps_ok = all(m["status"] == "Optimal" for m in cert["milps"] if m.get("applied", True))
     cert["discarded_milps"] = sum(not m.get("applied", True) for m in cert["milps"])
     certified = bool(passed and milps_ok)
-    changed = float(mech.delta.abs().max())
-    if changed == 0.0:
+    changed = float((mech.delta - start).abs().max())
+    if float(mech.delta.abs().max()) == 0.0:
         mech.delta, mech.grid = None, None  # compatible as trained: left unchanged
     rev_after = expected_revenue(mech)
     cert.update({"certified": certified, "passed_condition": bool(passed), "milps_optimal": milps_ok,
                  "n_milps": len(cert["milps"]), "max_price_change": changed,
+                 "warm_start_price_table": bool(start.abs().max() > 0),
                  "revenue_before": rev_before, "revenue_after": rev_after,
                  "revenue_estimate": "exact expectation" if s.discrete else "200000 fixed profiles",
                  "wall_time": time.perf_counter() - t0})
