@@ -253,7 +253,7 @@ def test_best_teacher_keeps_the_restart_with_the_highest_validation_revenue(monk
         train.check_config(tiny_config(s, teacher_restarts=0))
 
 
-def test_grid_myerson_warm_start_is_certified_without_a_milp():
+def test_grid_myerson_warm_start_is_certified_without_a_milp(tmp_path):
     """The grid Myerson (``myerson_targets`` on a menu grid) is compatible on every product cell by
     construction, and the snapped price table makes the distilled menus equal it exactly: the
     transform needs no MILP. Its revenue has a closed form on 2x2 U[0, 1] with 4 cells per
@@ -285,6 +285,9 @@ def test_grid_myerson_warm_start_is_certified_without_a_milp():
     assert float(over_allocation(out_b.allocation).max()) == 0.0
     gain = float((out_b.payment.sum(1) - out.payment.sum(1)).mean())
     assert abs(gain - 0.0492 / 4) < 0.002, gain
+    bundled.save(tmp_path / "ck")  # the price table travels with the checkpoint
+    back = train.load(tmp_path / "ck")(v[:5000])
+    assert torch.equal(back.allocation, out_b.allocation[:5000]) and torch.equal(back.payment, out_b.payment[:5000])
     cfg.snap_prices = False  # distilled alone, the same targets leave price errors that open conflicts
     plain = train.fit(s, cfg).certificate
     assert plain["warm_start_price_table"] is False and plain["n_milps"] > 0

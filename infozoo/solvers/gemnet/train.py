@@ -224,8 +224,9 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # one-bidder menus. Measured with `infozoo train gemnet --setting S` (2-core CPU, seed 0):
         # 2x3 certified 1.2802 +- 0.0005 on 10^6 profiles (seed 123), 0.0309 +- 0.0002 above
         # item-wise Myerson, in 52 s (2,985,984 product cells, 0.8 GB); 3x3 G = 7 certified 1.5917
-        # (transform's 200k profiles) in 5.1 min (40,353,607 product cells, 3.8 GB): 0.002 below
-        # item-wise Myerson, which the grid's rounding costs (G = 8 would be 134M product cells).
+        # +- 0.0004 in 3.8 min (40,353,607 product cells, 3.9 GB): 0.0021 +- 0.0001 below item-wise
+        # Myerson, which the grid's rounding costs; G = 8 ties with it (-0.00004 +- 0.00014) in
+        # 10.3 min but needs 14.5 GB (134M product cells), too much for a default.
         floor = GRID_FLOOR.get(n * m)
         breaks = floor_breaks(menu_grid, floor) if floor else ()
         if n * m in GRID_MYERSON and iid_uniform(setting):
