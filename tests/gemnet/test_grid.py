@@ -204,6 +204,22 @@ def test_grid_fit_save_load_round_trip(tmp_path, name):
     assert certify.recheck(back, profiles=10_000, restarts=20)["certified"] is True
 
 
+def test_grid_myerson_with_three_bidders_needs_no_milp():
+    """With three bidders the priority rule must also settle ties in the top cell among the two
+    others (the later ones face its upper end) and the one-bidder menus go to the first bidder
+    only; the exact check finds no failing cell and random profiles no over-allocation."""
+    from infozoo.envs.auction.settings import uniform
+
+    s = uniform(3, 2)
+    cfg = tiny_config(s, warm_start="myerson", warm_monopoly=True, menu_grid=3, grid_breaks=(0.5, 0.75),
+                      menu_size=3, steps=0, warm_steps=200, warm_gap=0.001, own_depth=0)
+    mech = train.fit(s, cfg)
+    assert mech.certified and mech.certificate["n_milps"] == 0 and mech.certificate["failing_cells"] == 0
+    out = mech(s.sample(200_000, torch.Generator().manual_seed(4)))
+    assert float(over_allocation(out.allocation).max()) == 0.0
+    assert float(out.payment.sum(1).mean()) > 2 * 0.45  # item-wise Myerson, 3 U[0, 1] bidders: 0.53 per item
+
+
 def test_default_menu_grid_keeps_the_exact_check_small():
     for name in ("additive-2x2-uniform", "unit-2x2-uniform", "additive-2x3-uniform", "additive-3x3-uniform",
                  "additive-2x5-uniform"):
