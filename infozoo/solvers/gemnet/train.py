@@ -221,14 +221,15 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # revenue is the grid's (Monte Carlo of the targets, 10^6 profiles): 2x3 G = 12 with [0, 0.5)
         # and 11 equal cells above 1.2810, floor 0.3 1.2789, G = 16 1.2814; 3x3 (floor 0.5, as the
         # reserve) G = 5 1.5820, G = 6 1.5880, G = 7 1.5914, G = 8 1.5937 (5 x 10^5 profiles),
-        # against 1.5825 for G = 7 without the one-bidder menus. Measured with `infozoo train gemnet --setting S` (2-core CPU, seed 0):
-        # 2x3 certified 1.2802 +- 0.0005 on 10^6 profiles (seed 123), 0.0309 +- 0.0002 above
-        # item-wise Myerson, in 52 s (2,985,984 product cells, 0.8 GB; the distilled Lottery AMA on
-        # the floor-0.3 grid, with the price table: 1.2544 on the transform's 200k profiles against
-        # 1.2807, 227 MILPs, 25 min with another job running); 3x3 G = 7 certified 1.5917
-        # +- 0.0004 in 3.8 min (40,353,607 product cells, 3.9 GB): 0.0021 +- 0.0001 below item-wise
-        # Myerson, which the grid's rounding costs; G = 8 ties with it (-0.00004 +- 0.00014) in
-        # 10.3 min but needs 14.5 GB (134M product cells), too much for a default.
+        # against 1.5825 for G = 7 without the one-bidder menus.
+        # Measured with `infozoo train gemnet --setting S` (2-core CPU, seed 0): 2x3 certified
+        # 1.2802 +- 0.0005 on 10^6 profiles (seed 123), 0.0309 +- 0.0002 above item-wise Myerson,
+        # in 52 s (2,985,984 product cells, 0.8 GB); the distilled Lottery AMA on the floor-0.3 grid,
+        # with the price table, certified 1.2544 on the transform's 200k profiles against 1.2807
+        # (227 MILPs, 25 min with another job running). 3x3 G = 7 certified 1.5917 +- 0.0004 in
+        # 3.8 min (40,353,607 product cells, 3.9 GB): 0.0021 +- 0.0001 below item-wise Myerson,
+        # which the grid's rounding costs; G = 8 ties with it (-0.00004 +- 0.00014) in 10.3 min
+        # but needs 14.5 GB (134M product cells), too much for a default.
         floor = GRID_FLOOR.get(n * m)
         breaks = floor_breaks(menu_grid, floor) if floor else ()
         if n * m in GRID_MYERSON and iid_uniform(setting):
