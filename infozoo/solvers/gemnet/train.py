@@ -110,8 +110,9 @@ GRID_FLOOR = {6: 0.5, 9: 0.5}
 # with ``monopoly``; additive values i.i.d. U[0, h] only), not a distilled Lottery AMA (measured in
 # default_config)
 GRID_MYERSON = (6, 9)
-# by n * m, where the failing cells' own boxes are not refined (own_depth 0; 4 elsewhere, i.e. 3x3,
-# not measured): measured in default_config
+# by n * m, where the failing cells' own boxes are not refined on the AMA start (own_depth 0; 4
+# elsewhere, not measured; the grid Myerson defaults use 0, having no failing cells): measured in
+# default_config
 OWN_DEPTH = {4: 0, 6: 0}
 
 
