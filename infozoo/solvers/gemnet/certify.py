@@ -93,6 +93,7 @@ from infozoo.envs.auction.mechanism import over_allocation
 from infozoo.solvers.gemnet.model import (
     GemNetMechanism,
     PriceGrid,
+    cell_ends,
     grid_digits,
     grid_number,
     interval_product,
@@ -514,8 +515,7 @@ def candidates(boxes: OwnBoxes, menus: GridMenus,
 def own_box(mech: GemNetMechanism, bidder: int, digits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Corners lo, hi [C, m] (float64) of bidder ``bidder``'s own grid cells with per-item cell
     indices ``digits`` [C, m]."""
-    b = mech.net.grid_bounds[bidder].to(torch.float64).expand(len(digits), -1, -1)
-    return (b.gather(-1, digits.unsqueeze(-1)).squeeze(-1), b.gather(-1, (digits + 1).unsqueeze(-1)).squeeze(-1))
+    return cell_ends(mech.net.grid_bounds[bidder].to(torch.float64), digits)
 
 
 def cell_parts(mech: GemNetMechanism, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -134,9 +134,7 @@ class MenuNetwork(nn.Module):
 
     def cell_box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Lower and upper ends [B, n, m] of the menu-grid cell that holds each value of x [B, n, m]."""
-        idx = grid_index(x, self.grid_edges)
-        b = self.grid_bounds.to(x.dtype).expand(x.shape[0], -1, -1, -1)
-        return b.gather(-1, idx.unsqueeze(-1)).squeeze(-1), b.gather(-1, (idx + 1).unsqueeze(-1)).squeeze(-1)
+        return cell_ends(self.grid_bounds.to(x.dtype), grid_index(x, self.grid_edges))
 
     def inputs(self, bids: torch.Tensor, i: int) -> torch.Tensor:
         """The input of bidder i's menu MLP: the others' (quantised) bids, normalised to [0, 1]."""
@@ -430,6 +428,13 @@ def grid_digits(flat: torch.Tensor, G: int, D: int) -> torch.Tensor:
     return (flat.unsqueeze(-1) // w) % G
 
 
+def cell_ends(bounds: torch.Tensor, digits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lower and upper ends (shaped like ``digits``) of the grid cells with indices ``digits`` on
+    the cell ends ``bounds`` [..., G+1] (broadcast against ``digits`` [...])."""
+    b = bounds.expand(*digits.shape, bounds.shape[-1])
+    return b.gather(-1, digits.unsqueeze(-1)).squeeze(-1), b.gather(-1, (digits + 1).unsqueeze(-1)).squeeze(-1)
+
+
 def menu_cell_profiles(net: MenuNetwork, bidder: int, own: torch.Tensor) -> torch.Tensor:
     """One profile [C, n, m] per cell of bidder ``bidder``'s menu grid, in the grid's numbering
     (``PriceGrid.cell``): the others' bids at their cell centres (what the network reads anywhere
@@ -437,10 +442,9 @@ def menu_cell_profiles(net: MenuNetwork, bidder: int, own: torch.Tensor) -> torc
     n, m, G = net.n, net.m, net.menu_grid
     rows = [j for j in range(n) if j != bidder]
     digits = grid_digits(torch.arange(G ** ((n - 1) * m)), G, (n - 1) * m).reshape(-1, n - 1, m)
-    b = net.grid_bounds[rows].expand(digits.shape[0], -1, -1, -1)
-    centre = (b.gather(-1, digits.unsqueeze(-1)) + b.gather(-1, (digits + 1).unsqueeze(-1))).squeeze(-1) / 2
+    lo, hi = cell_ends(net.grid_bounds[rows], digits)
     prof = torch.zeros(digits.shape[0], n, m, dtype=torch.float64)
-    prof[:, rows] = centre
+    prof[:, rows] = (lo + hi) / 2
     prof[:, bidder] = own.to(torch.float64)
     return prof
 

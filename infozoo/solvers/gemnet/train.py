@@ -69,7 +69,6 @@ trained by Adam, as in Duetting et al. After training, ``transform.transform`` c
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import time
@@ -91,6 +90,7 @@ from infozoo.solvers.gemnet.model import (
     GemNetMechanism,
     MenuNetwork,
     PriceGrid,
+    cell_ends,
     check_breaks,
     grid_index,
     menu_cell_profiles,
@@ -274,10 +274,9 @@ def iid_uniform(setting: AuctionSetting) -> bool:
 # ---- training -------------------------------------------------------------------------------
 
 
-def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict[str, Any], torch.Tensor | None]:
-    """Train the menu networks by the loss in the module docstring; returns the net, a log and,
-    for piecewise-constant menus taken as distilled (``steps`` 0, ``snap_prices``), the price
-    table that makes them equal the warm start's targets (``snap_prices``; else None)."""
+def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict[str, Any], Targets | None]:
+    """Train the menu networks by the loss in the module docstring; returns the net, a log and
+    the warm start's target menus (None without a warm start)."""
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
     g = torch_generator(cfg.seed)
@@ -287,16 +286,13 @@ def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict
                       cfg.alloc_sharpness, cfg.alloc_init, cfg.alloc_snap, cfg.menu_grid,
                       tuple(cfg.grid_breaks)).to(dtype)
     log: dict[str, Any] = {"revenue": [], "incompatibility": []}
-    table = None
+    targets = None
     if cfg.warm_start != "none":
         t0 = time.perf_counter()
         teacher, targets = warm_start(net, setting, cfg, g)
-        if cfg.menu_grid and cfg.steps == 0 and cfg.snap_prices:
-            table = snap_prices(net, setting, targets)
         log["warm_start"] = {"kind": cfg.warm_start, "time": time.perf_counter() - t0,
                              "teacher_dir": cfg.teacher_dir or None,
-                             "teacher_report": getattr(teacher, "report", None),
-                             "prices_snapped": table is not None}
+                             "teacher_report": getattr(teacher, "report", None)}
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     decay = (cfg.lr_end / cfg.lr) ** (1 / max(cfg.steps - 1, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, decay)
@@ -330,7 +326,7 @@ def train_menus(setting: AuctionSetting, cfg: Config) -> tuple[MenuNetwork, dict
             log["revenue"].append(float(rev.detach()))
             log["incompatibility"].append(float(incompat.detach()))
             bar.set_postfix(rev=f"{float(rev.detach()):.4f}", g=f"{float(incompat.detach()):.2e}")
-    return net, log, table
+    return net, log, targets
 
 
 def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, gap: float,
@@ -363,7 +359,6 @@ def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, ga
             others = torch.cat([phi[:, :i], phi[:, i + 1:]], 1).amax(1).clamp(min=0)  # [B, m]
             t.append(torch.maximum(low[i], (others + high[i]) / 2) + gap * rng)
         thresholds = torch.stack(t, 1)  # [B, n, m]
-        alone = torch.zeros_like(thresholds, dtype=torch.bool)
     else:
         thresholds, alone = grid_thresholds(setting, v, bounds, gap)
     if setting.unit_demand:
@@ -372,19 +367,18 @@ def myerson_targets(setting: AuctionSetting, v: torch.Tensor, menu_size: int, ga
         bundles = torch.tensor([[(b >> j) & 1 for j in range(m)] for b in range(1, 2 ** m)], dtype=v.dtype)
     k = torch.arange(menu_size)
     alloc = bundles[k % len(bundles)]  # [K, m]
-    copy = (k // len(bundles)).to(v.dtype)
+    beta = 0.05 * rng * (k // len(bundles)).to(v.dtype)
     if monopoly:
-        if not iid_uniform(setting):
-            raise ValueError("monopoly bundles need additive values i.i.d. U[0, h] (every item and bidder)")
-        thresholds = torch.where(alone, 0.0, thresholds)  # items of M_i are priced by P below
-    beta = torch.einsum("bnm,km->bnk", thresholds, alloc) + 0.05 * rng * copy
-    if monopoly:
+        if bounds is None or not iid_uniform(setting):
+            raise ValueError("monopoly bundles need a menu grid and additive values i.i.d. U[0, h]")
         table = torch.zeros(m + 1, m + 1, dtype=v.dtype)  # P_k(s), s items of a monopoly set of k
         for size in range(1, m + 1):
             table[size, : size + 1] = torch.tensor(monopoly_prices(size), dtype=v.dtype) * float(high[0, 0])
         sizes = alone.sum(-1, keepdim=True).expand(-1, -1, menu_size)  # [B, n, K]
-        taken = torch.einsum("bnm,km->bnk", alone.to(v.dtype), alloc).long()  # |S & M_i|
+        taken = torch.einsum("bnm,km->bnk", alone.to(v.dtype), alloc).long()  # |S & M|
         beta = beta + table[sizes, taken]
+        thresholds = torch.where(alone, 0.0, thresholds)  # the items of M are priced by P alone
+    beta = beta + torch.einsum("bnm,km->bnk", thresholds, alloc)
     return alloc.expand(v.shape[0], n, -1, -1), beta
 
 
@@ -421,11 +415,9 @@ def grid_thresholds(setting: AuctionSetting, v: torch.Tensor, bounds: torch.Tens
     for i in range(n):
         top = torch.cat([cell[:, :i], cell[:, i + 1:]], 1).amax(1)  # [B, m]
         behind = (cell[:, :i] == top.unsqueeze(1)).any(1)  # a bidder of lower index is in C
-        at = ends[i].expand(v.shape[0], -1, -1)
-        end = at.gather(-1, (top + behind.long()).unsqueeze(-1)).squeeze(-1)
-        t.append(torch.maximum(reserve[i], end) + gap * rng)
-        alone.append(at.gather(-1, (top + 1).unsqueeze(-1)).squeeze(-1) <= reserve[i] if i == 0
-                     else torch.zeros_like(top, dtype=torch.bool))
+        lo, hi = cell_ends(ends[i], top)
+        t.append(torch.maximum(reserve[i], torch.where(behind, hi, lo)) + gap * rng)
+        alone.append(hi <= reserve[i] if i == 0 else torch.zeros_like(behind))
     return torch.stack(t, 1), torch.stack(alone, 1)
 
 
@@ -551,14 +543,15 @@ def snap_prices(net: MenuNetwork, setting: AuctionSetting, targets: Targets) -> 
     equal the warm start's target on every cell of the menu grid. Distillation leaves price errors
     of ~0.01 (3x3, G = 4: mean 0.012, max 0.14 after 4000 steps), enough to open conflicts in
     menus that are compatible by construction (the grid Myerson of ``myerson_targets``);
-    allocations are not snapped (0/1 targets come out exact through ``alloc_snap``)."""
+    allocations are not snapped (0/1 targets come out exact through ``alloc_snap``). ``net`` is the
+    mechanism's float64 network (``GemNetMechanism`` converts it), so the table matches what it
+    evaluates."""
     table = torch.zeros(setting.bidders, net.menu_grid ** ((setting.bidders - 1) * setting.items),
                         net.K + 1, dtype=torch.float64)
-    net64 = copy.deepcopy(net).double()  # the mechanism evaluates its menus in float64
     for i in range(setting.bidders):
         prof = menu_cell_profiles(net, i, setting.low()[i])
         with torch.no_grad():
-            _, price = net64(prof)
+            _, price = net(prof)
             _, target = targets(prof)
         table[i, :, 1:] = target[:, i].to(torch.float64) - price[:, i, 1:].to(torch.float64)
     return table
@@ -618,10 +611,14 @@ def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanis
     cfg = config or default_config(setting)
     check_config(cfg)
     t0 = time.perf_counter()
-    net, log, table = train_menus(setting, cfg)
+    net, log, targets = train_menus(setting, cfg)
+    mech = GemNetMechanism(setting, net, config_dict(cfg, setting))
+    snap = targets is not None and cfg.menu_grid > 0 and cfg.steps == 0 and cfg.snap_prices
+    if snap:  # piecewise-constant menus taken as distilled: prices set to the targets' on every cell
+        mech.grid, mech.delta = PriceGrid(net.grid_edges.clone()), snap_prices(mech.net, setting, targets)
+    if "warm_start" in log:
+        log["warm_start"]["prices_snapped"] = snap
     train_time = time.perf_counter() - t0
-    grid = None if table is None else PriceGrid(net.grid_edges.clone())
-    mech = GemNetMechanism(setting, net, config_dict(cfg, setting), grid, table)
     mech.report = {"train_time": train_time,
                    "train_revenue_last": log["revenue"][-1] if log["revenue"] else None,
                    "train_incompatibility_last": log["incompatibility"][-1] if log["incompatibility"] else None}

@@ -193,9 +193,10 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
     s = mech.setting
     mech.grid = price_grid(mech, cfg)
     K1 = mech.net.K + 1
-    start = torch.zeros(s.bidders, mech.grid.cells, K1, dtype=torch.float64)
     if mech.delta is not None and mech.net.menu_grid:  # prices already set per cell: the warm start's
-        start = start + mech.delta  # price table (train.snap_prices) or an earlier transform's changes
+        start = mech.delta.clone()  # price table (train.snap_prices) or an earlier transform's changes
+    else:
+        start = torch.zeros(s.bidders, mech.grid.cells, K1, dtype=torch.float64)
     mech.delta = start
     rev_before = expected_revenue(mech)
     cert: dict[str, Any] = {"setting": s.name or s.to_dict(), "solver": cfg.solver,
