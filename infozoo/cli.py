@@ -5,6 +5,7 @@
                  [--baseline M2] [--json]
     infozoo train NAME --setting S [--profile quick|full] [--seed K] [--set KEY=VALUE ...] --out DIR
     infozoo bench TABLE|perf [--profile quick|full] [--db PATH] [--executor local|ray] [--workers W]
+                             [--setting NAME ...] [--method NAME ...] [--max-seeds K]
     infozoo report [--db PATH] [--out DIR] [--profile P]
     infozoo reproduce [--profile quick|full] [--db PATH] [--out DIR] [--executor local|ray]
     infozoo collect ENV --episodes N --out FILE [--seed K] [--policy random|scripted] [--env-kwargs JSON]
@@ -122,13 +123,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
         run_perf(out=Path(args.out) if args.out else None)
         return
     from infozoo.bench.report import write_report
-    from infozoo.bench.runner import run_table
+    from infozoo.bench.runner import run_table, task_filter
     from infozoo.bench.store import Store
 
+    specs = _tables(args.table)
+    filters = [task_filter(spec, args.profile, args.setting, args.method, args.max_seeds) for spec in specs]
     store = Store(args.db)
     failed = 0
-    for spec in _tables(args.table):
-        summary = run_table(spec, args.profile, store, args.executor, args.workers, args.ray_address)
+    for spec, only in zip(specs, filters):
+        summary = run_table(spec, args.profile, store, args.executor, args.workers, args.ray_address, only)
         print(f"{spec.name}: {summary.done} run, {summary.skipped} already in {store.path}, "
               f"{len(summary.failed)} failed")
         for task, err in summary.failed:
@@ -152,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    args.table = "all"
+    args.table, args.setting, args.method, args.max_seeds = "all", [], [], None
     cmd_bench(args)
     from infozoo.bench.perf import run_perf
 
@@ -230,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--executor", choices=["local", "ray"], default="local")
         s.add_argument("--workers", type=_positive, default=1)
         s.add_argument("--ray-address", default=None, help="address of a running Ray cluster")
+        if name == "bench":
+            s.add_argument("--setting", action="append", default=[], metavar="NAME",
+                           help="run only the tasks on this setting (repeatable)")
+            s.add_argument("--method", action="append", default=[], metavar="NAME",
+                           help="run only the tasks of this method (repeatable)")
+            s.add_argument("--max-seeds", type=_positive, default=None, metavar="K",
+                           help="run only seeds 0..K-1 of each method")
         s.set_defaults(func=func)
 
     s = sub.add_parser("certify", help="re-check a gemnet/rochetnet checkpoint's feasibility certificate")

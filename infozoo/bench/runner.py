@@ -96,6 +96,26 @@ def _safe_execute(run: str, task: Task, threads: int | None) -> tuple[dict[str, 
         return None, 0.0, traceback.format_exc(limit=8)
 
 
+def task_filter(spec: TableSpec, profile: str, settings: Iterable[str] = (), methods: Iterable[str] = (),
+                max_seeds: int | None = None) -> Callable[[Task], bool] | None:
+    """Keep the tasks of ``spec`` on these settings, of these methods (empty: all) and with seed
+    below ``max_seeds`` (None: all), e.g. one seed of the full profile's large settings on a leased
+    GPU. Names the profile does not have are refused with the valid ones."""
+    settings, methods = set(settings), set(methods)
+    if not settings and not methods and max_seeds is None:
+        return None
+    tasks = spec.tasks(profile)
+    for what, asked, valid in (("setting", settings, {t.setting for t in tasks}),
+                               ("method", methods, {t.method for t in tasks})):
+        if asked - valid:
+            raise ValueError(f"table {spec.name!r} ({profile} profile) has no {what} "
+                             f"{', '.join(sorted(asked - valid))}; valid: {', '.join(sorted(valid))}")
+    if max_seeds is not None and max_seeds < 1:
+        raise ValueError(f"max_seeds must be at least 1, got {max_seeds}")
+    return lambda t: ((not settings or t.setting in settings) and (not methods or t.method in methods)
+                      and (max_seeds is None or t.seed < max_seeds))
+
+
 def run_table(spec: TableSpec, profile: str, store: Store, executor: str = "local",
               workers: int = 1, ray_address: str | None = None,
               only: Callable[[Task], bool] | None = None) -> RunSummary:

@@ -113,3 +113,29 @@ def test_auction_sweep_starts_the_costliest_tasks_first():
                                                         ("gemnet", "additive-2x2-uniform")]
     assert quick[3].setting == "additive-2x2-yao"  # discrete GemNet (seconds) after the continuous ones
     assert len({t.key for t in quick}) == len(quick) == 45
+
+
+def test_task_filter_picks_settings_methods_and_seeds(tmp_path):
+    """``bench --setting/--method/--max-seeds`` (one seed of the large settings on a leased GPU):
+    the filter keeps exactly the asked tasks, refuses names the profile lacks, and touches no store."""
+    from infozoo.bench.runner import task_filter
+    from infozoo.cli import main
+
+    assert task_filter(TABLE, "full") is None  # no filter: every task
+    keep = task_filter(TABLE, "full", settings=["additive-2x5-uniform", "additive-3x10-uniform"],
+                       methods=["lottery-ama"], max_seeds=2)
+    picked = [t for t in TABLE.tasks("full") if keep(t)]
+    assert sorted((t.setting, t.seed) for t in picked) == [("additive-2x5-uniform", 0), ("additive-2x5-uniform", 1),
+                                                           ("additive-3x10-uniform", 0), ("additive-3x10-uniform", 1)]
+    assert {t.method for t in picked} == {"lottery-ama"}
+    with pytest.raises(ValueError, match=r"no setting additive-3x10-uniform; valid: .*additive-2x3-uniform"):
+        task_filter(TABLE, "quick", settings=["additive-3x10-uniform"])  # a full-profile setting
+    with pytest.raises(ValueError, match="no method gemnett; valid: amenunet"):
+        task_filter(TABLE, "full", methods=["gemnett"])
+    db = tmp_path / "r.sqlite"
+    assert main(["bench", "auction", "--db", str(db), "--method", "gemnett"]) == 2
+    assert not db.exists()
+    assert main(["bench", "auction", "--db", str(db), "--setting", "additive-2x2-yao", "--method", "vcg",
+                 "--method", "myerson"]) == 0
+    assert {(r.method, r.setting) for r in Store(db).records()} == {("vcg", "additive-2x2-yao"),
+                                                                   ("myerson", "additive-2x2-yao")}

@@ -105,6 +105,64 @@ def test_candidates_equal_the_pairwise_test_against_every_element():
     assert int(ref.sum()) < int(certify.candidates_of(u_lo, u_hi).sum())  # and the test removed some
 
 
+def _own_loads_one_menu_at_a_time(mech, menus, bidder: int) -> torch.Tensor:
+    """``own_loads`` without sharing rows between identical menus (each menu cell on its own)."""
+    m, G, n = mech.setting.items, mech.net.menu_grid, mech.setting.bidders
+    own = torch.arange(G ** m)
+    lo, hi = certify.own_box(mech, bidder, certify.grid_digits(own, G, m))
+    rows = []
+    for c in range(G ** ((n - 1) * m)):
+        menu = torch.full_like(own, c)
+        boxes = certify.OwnBoxes(menu, torch.full_like(own, bidder), menu, lo, hi)
+        cand, _, alpha = certify.candidates(boxes, menus)
+        rows.append(torch.where(cand.unsqueeze(-1), alpha, 0.0).amax(1))
+    return torch.stack(rows)
+
+
+def test_own_loads_share_rows_of_identical_menus_only():
+    """Identical menus share one computed row of the load table; the table must equal the
+    row-by-row one, for menus that are all the same (posted prices: one distinct menu, bundle
+    allocations: a uint8 table) and for menus that all differ (a random network: float64)."""
+    s = NAMED_SETTINGS["additive-2x2-uniform"]()
+    posted, _ = constant_menu(s, [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], [0.55, 1.2, 0.6], menu_grid=4)
+    torch.manual_seed(3)
+    varied, _ = constant_menu(s, [[1.0, 0.0]], [0.5], menu_grid=4)
+    varied.net = MenuNetwork(2, 2, 6, False, s.low(), s.high(), (16,), "tanh", alloc_sharpness=3.0,
+                             menu_grid=4).double()
+    for mech, dtype, distinct in ((posted, torch.uint8, 1), (varied, torch.float64, 16)):
+        menus = certify.grid_menus(mech)
+        key = torch.cat([menus.alpha[0].flatten(1), menus.price[0]], 1)
+        assert len(torch.unique(key, dim=0)) == distinct
+        for i in range(2):
+            table = certify.own_loads(mech, menus, i, torch.arange(16))
+            assert table.dtype == dtype
+            assert torch.equal(table.to(torch.float64), _own_loads_one_menu_at_a_time(mech, menus, i))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_grid_failing_sums_the_tables_on_every_product_cell(n: int):
+    """``grid_failing`` reads bidder i's load of product cell (q_0, ..., q_{n-1}) (flat number
+    sum_i q_i C^(n-1-i)) at row = the others' own cells in bidder order, column q_i of its table."""
+    C, m = 5, 2
+    g = torch.Generator().manual_seed(n)
+    tables = [(torch.rand(C ** (n - 1), C, m, generator=g, dtype=torch.float64) * 0.7).round(decimals=1)
+              for _ in range(n)]
+    failing, worst = certify.grid_failing(tables, C, block=7 * C * m)  # several blocks
+    ref_fail, ref_worst = [], float("inf")
+    for flat in range(C ** n):
+        q = [(flat // C ** (n - 1 - i)) % C for i in range(n)]
+        load = sum(tables[i][sum(q[j] * C ** (n - 2 - r) for r, j in enumerate(k for k in range(n) if k != i)), q[i]]
+                   for i in range(n)).amax()
+        if load > 1:
+            ref_fail.append(flat)
+        else:
+            ref_worst = min(ref_worst, 1 - float(load))
+    assert failing.tolist() == ref_fail and 0 < len(ref_fail) < C ** n
+    assert worst == pytest.approx(ref_worst, abs=1e-12)
+    binary = [(t > 0.5).to(torch.uint8) for t in tables]  # uint8 tables give the same cells as float64
+    assert torch.equal(certify.grid_failing(binary, C)[0], certify.grid_failing([b.double() for b in binary], C)[0])
+
+
 def test_recheck_after_a_price_change_matches_a_full_check():
     """The transform re-checks only the product cells that face a menu whose prices rose; the
     result must equal a full check (failing cells, their refined boxes and the load tables)."""
@@ -226,11 +284,16 @@ def test_default_menu_grid_keeps_the_exact_check_small():
         s = NAMED_SETTINGS[name]()
         cfg = train.default_config(s)
         # an AMA start needs MILP rounds over the failing cells; the grid Myerson needs one check
-        limit = 50_000_000 if cfg.warm_start == "myerson" else 3_000_000
+        limit = 400_000_000 if cfg.warm_start == "myerson" else 3_000_000
         assert cfg.menu_grid > 1 and cfg.menu_grid ** (s.bidders * s.items) <= limit, name
         train.check_config(cfg)  # the default break points (2x3) are valid
-    big = train.default_config(NAMED_SETTINGS["additive-3x10-uniform"]())
+    big_setting = NAMED_SETTINGS["additive-3x10-uniform"]()
+    big = train.default_config(big_setting)
     assert big.menu_grid == 0  # 2^30 product cells: continuous menus and interval bounds instead
+    # whose certificate starts from 2^30 cells too: refused before any training, with the ways out
+    with pytest.raises(ValueError, match=r"2\^30 = 1,073,741,824 cells.*transform=False"):
+        train.fit(big_setting, big)
+    train.check_config(dataclasses.replace(big, transform=False))
     with pytest.raises(ValueError, match="menu_grid"):
         train.check_config(tiny_config(NAMED_SETTINGS["additive-2x2-uniform"](), menu_grid=-1))
 

@@ -162,14 +162,27 @@ class CellBounds:
         return per if self.joint is None else torch.maximum(per, self.joint)
 
 
+INITIAL_CELL_LIMIT = 5_000_000  # most cells of the continuous-menu certificate's starting grid
+
+
+def check_initial_grid(per_dim: int, dims: int) -> None:
+    """Refuse a starting grid of ``per_dim`` cells in each of ``dims`` value dimensions that has
+    more than ``INITIAL_CELL_LIMIT`` cells (``train.fit`` asks before training)."""
+    if per_dim ** dims > INITIAL_CELL_LIMIT:
+        raise ValueError(
+            f"the continuous-menu certificate starts from grid^(n m) = {per_dim}^{dims} = {per_dim ** dims:,} "
+            f"cells, over its limit of {INITIAL_CELL_LIMIT:,} (grid=2 reaches 22 value dimensions); "
+            "lower 'grid' (1: refine adaptively from the whole value box) or set transform=False "
+            "for a mechanism that is not certified")
+
+
 def initial_cells(mech: GemNetMechanism, per_dim: int) -> Cells:
     """The grid with ``per_dim`` cells per value dimension, built from the same break points as the
     price grid (``PriceGrid.build``), so that no cell straddles a price boundary (continuous menus;
     piecewise-constant ones are checked on their own grid by ``check_grid``)."""
     s = mech.setting
     D = s.bidders * s.items
-    if per_dim ** D > 5_000_000:
-        raise ValueError(f"initial certificate grid {per_dim}^{D} is too large; lower 'grid'")
+    check_initial_grid(per_dim, D)
     edges = PriceGrid.build(s, per_dim).edges
     bounds = torch.cat([s.low()[..., None], edges, s.high()[..., None]], -1)
     idx = torch.cartesian_prod(*[torch.arange(per_dim)] * D).reshape(-1, s.bidders, s.items)
@@ -546,21 +559,30 @@ def own_loads(mech: GemNetMechanism, menus: GridMenus, bidder: int, menu_cells: 
     """max_{k in S_i} alpha_ij^k [len(menu_cells), G^m, m] of bidder i = ``bidder`` facing the menus
     of ``menu_cells`` in each of its whole own grid cells (S_i from ``candidates``): bidder i's part
     of the load of every product cell with those others' cells. It depends only on bidder i's menu
-    there, so a price change recomputes only the rows of the menus it touched. ``desc``: show a
-    progress bar with this label."""
+    there, so a price change recomputes only the rows of the menus it touched. Menus that are bit
+    for bit the same (all allocations and prices) share one computed row: the grid Myerson's menus
+    depend on the others' cells only through each item's competing threshold (3x3, G = 7: 343
+    distinct menus in 117,649 cells). The table is uint8 when every allocation of the menus is
+    exactly 0 or 1 (bundle menus: 8 times less memory than float64, and the same sums), float64
+    otherwise. ``desc``: show a progress bar with this label."""
     m, G = mech.setting.items, mech.net.menu_grid
     own = torch.arange(G ** m)
     lo, hi = own_box(mech, bidder, grid_digits(own, G, m))
-    out = torch.empty(len(menu_cells), len(own), m, dtype=torch.float64)
+    alpha, price = menus.alpha[bidder, menu_cells], menus.price[bidder, menu_cells]  # [M, K+1, m], [M, K+1]
+    K1 = alpha.shape[1]
+    key, inverse = torch.unique(torch.cat([alpha.flatten(1), price], 1), dim=0, return_inverse=True)
+    distinct = GridMenus(key[:, :K1 * m].reshape(1, -1, K1, m), key[:, K1 * m:].unsqueeze(0))
+    binary = bool(((alpha == 0) | (alpha == 1)).all())
+    out = torch.empty(len(key), len(own), m, dtype=torch.uint8 if binary else torch.float64)
     per = max(chunk // len(own), 1)
-    steps = range(0, len(menu_cells), per)
+    steps = range(0, len(key), per)
     for st in progress(steps, desc=desc, unit="chunk") if desc else steps:
-        mc = menu_cells[st:st + per]
+        mc = torch.arange(st, min(st + per, len(key)))
         menu = mc.repeat_interleave(len(own))
-        boxes = OwnBoxes(menu, torch.full_like(menu, bidder), menu, lo.repeat(len(mc), 1), hi.repeat(len(mc), 1))
-        cand, _, alpha = candidates(boxes, menus)
-        out[st:st + per] = torch.where(cand.unsqueeze(-1), alpha, 0.0).amax(1).reshape(len(mc), len(own), m)
-    return out
+        boxes = OwnBoxes(menu, torch.zeros_like(menu), menu, lo.repeat(len(mc), 1), hi.repeat(len(mc), 1))
+        cand, _, a = candidates(boxes, distinct)
+        out[st:st + per] = torch.where(cand.unsqueeze(-1), a, 0.0).amax(1).reshape(len(mc), len(own), m)
+    return out[inverse]
 
 
 def refine_own(boxes: OwnBoxes, menus: GridMenus, cells: torch.Tensor, n: int, max_depth: int) -> OwnBoxes:
@@ -652,6 +674,27 @@ class GridCheck:
         return out
 
 
+def grid_failing(table: list[torch.Tensor], C: int, block: int = 1 << 22) -> tuple[torch.Tensor, float]:
+    """Condition (*) with whole own cells on every product cell at once: the failing flat product
+    cells (sorted) and the smallest slack 1 - load of the passing ones. With C own cells per bidder
+    and ``cell_parts``' numbering (bidder i's menu cell = the others' own cells in bidder order),
+    ``own_loads``' table [C^(n-1), C, m] of bidder i, viewed as [C]*n + [m] with its own axis moved
+    to position i, is bidder i's load on the whole product grid (a strided view, no copy); the n
+    views are summed a block of the first bidder's own cells at a time."""
+    n, m = len(table), table[0].shape[-1]
+    views = [t.view(*[C] * n, m).movedim(n - 1, i) for i, t in enumerate(table)]
+    rest = C ** (n - 1)
+    step = max(block // (rest * m), 1)
+    fails, worst = [], math.inf
+    for a in range(0, C, step):
+        top = sum(v[a:a + step] for v in views).amax(-1).reshape(-1)  # [step * rest]
+        bad = top > 1
+        fails.append(bad.nonzero().squeeze(-1) + a * rest)
+        if not bool(bad.all()):
+            worst = min(worst, 1 - float(top[~bad].max()))
+    return torch.cat(fails), worst
+
+
 def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
                cells: torch.Tensor | None = None, table: list[torch.Tensor] | None = None) -> GridCheck:
     """Condition (*) on every product cell of the menu grid (or on the sorted flat product-cell
@@ -672,15 +715,18 @@ def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
     if table is None:
         table = [own_loads(mech, menus, i, torch.arange(G ** ((n - 1) * m)), chunk,
                            desc=f"grid certificate, bidder {i + 1} of {n}") for i in range(n)]
-    fails, worst = [], math.inf
-    for st in range(0, len(todo), chunk):
-        part = todo[st:st + chunk]
-        own, menu = cell_parts(mech, part)
-        load = sum(table[i][menu[:, i], own[:, i]] for i in range(n)).amax(-1)
-        fails.append(part[load > 1])
-        if bool((load <= 1).any()):
-            worst = min(worst, float(1 - load[load <= 1].max()))
-    failing = torch.cat(fails) if fails else todo
+    if cells is None:
+        failing, worst = grid_failing(table, G ** m)
+    else:
+        fails, worst = [], math.inf
+        for st in range(0, len(todo), chunk):
+            part = todo[st:st + chunk]
+            own, menu = cell_parts(mech, part)
+            load = sum(table[i][menu[:, i], own[:, i]] for i in range(n)).amax(-1)
+            fails.append(part[load > 1])
+            if bool((load <= 1).any()):
+                worst = min(worst, 1 - float(load[load <= 1].max()))
+        failing = torch.cat(fails) if fails else todo
     unrefined = len(failing)
     still, leaves = [], []
     for st in progress(range(0, unrefined, chunk // 4), desc=f"refining {unrefined} failing cells",

@@ -101,8 +101,8 @@ Targets = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # bids [B
 WARM_TEACHERS = ("lottery-ama", "amenunet")  # registered menu-based solvers a warm start may distil
 # default menu grid (cells per value dimension) by n * m for continuous multi-bidder settings, chosen
 # so that the G^(n m) product cells of the exact check stay at or below about three million on a CPU
-# where MILP rounds repair a distilled AMA, and about 40 million (one check, ~4 GB) for the grid Myerson
-MENU_GRID = {4: 32, 6: 12, 9: 7, 10: 4}
+# where MILP rounds repair a distilled AMA, and about 400 million (one check, 7.6 GB) for the grid Myerson
+MENU_GRID = {4: 32, 6: 12, 9: 9, 10: 4}
 # by n * m, where the default grid is not uniform: one cell [0, floor), the other G - 1 equal on
 # [floor, 1] (``floor_breaks``; measured in default_config)
 GRID_FLOOR = {6: 0.5, 9: 0.5}
@@ -230,7 +230,12 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # (227 MILPs, 25 min with another job running). 3x3 G = 7 certified 1.5917 +- 0.0004 in
         # 3.8 min (40,353,607 product cells, 3.9 GB): 0.0021 +- 0.0001 below item-wise Myerson,
         # which the grid's rounding costs; G = 8 ties with it (-0.00004 +- 0.00014) in 10.3 min
-        # but needs 14.5 GB (134M product cells), too much for a default.
+        # but needed 14.5 GB (134M product cells). With the check's load tables shared between
+        # identical menus and stored as uint8 (certify.own_loads) and summed as views
+        # (certify.grid_failing), the same G = 7 check takes 7 s instead of 196 s, and: G = 9
+        # (387,420,489 product cells) certified 1.5949 +- 0.0004, 0.0012 +- 0.0001 above item-wise
+        # Myerson, in 2.5 min (check 66 s, 7.6 GB); G = 10 (10^9 product cells) 1.5959 +- 0.0004,
+        # +0.0022 +- 0.0001, in 4.1 min but 18.4 GB, so G = 9 is the default.
         floor = GRID_FLOOR.get(n * m)
         breaks = floor_breaks(menu_grid, floor) if floor else ()
         if n * m in GRID_MYERSON and iid_uniform(setting):
@@ -605,11 +610,13 @@ def margin_incompatibility(u: torch.Tensor, alpha: torch.Tensor, eps: float) -> 
 
 def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanism:
     """Train GemNet (RochetNet for one bidder), then transform prices and certify."""
-    from infozoo.solvers.gemnet.certify import verify_random
+    from infozoo.solvers.gemnet.certify import check_initial_grid, verify_random
     from infozoo.solvers.gemnet.transform import transform
 
     cfg = config or default_config(setting)
     check_config(cfg)
+    if cfg.transform and not cfg.menu_grid and setting.bidders > 1 and not setting.discrete:
+        check_initial_grid(cfg.grid, setting.bidders * setting.items)  # before training, not after
     t0 = time.perf_counter()
     net, log, targets = train_menus(setting, cfg)
     mech = GemNetMechanism(setting, net, config_dict(cfg, setting))
