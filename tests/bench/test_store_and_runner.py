@@ -1,6 +1,7 @@
 """Results store and bench runner: rows land in SQLite, a rerun skips what is there, an interrupted
 sweep resumes, tables render from the store, and Ray runs the same tasks."""
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -139,3 +140,20 @@ def test_task_filter_picks_settings_methods_and_seeds(tmp_path):
                  "--method", "myerson"]) == 0
     assert {(r.method, r.setting) for r in Store(db).records()} == {("vcg", "additive-2x2-yao"),
                                                                    ("myerson", "additive-2x2-yao")}
+
+
+def test_gemnet_runs_only_where_its_certificate_can_start():
+    """The full profile has GemNet tasks on 2x5 (grid menus) but none on 3x10 and 5x10, whose
+    continuous-menu certificate would start from 2^30 and 2^50 cells; the table says so."""
+    from infozoo.bench.store import Record
+
+    full = TABLE.tasks("full")
+    gemnet = {t.setting for t in full if t.method == "gemnet"}
+    assert "additive-2x5-uniform" in gemnet and not gemnet & {"additive-3x10-uniform", "additive-5x10-uniform"}
+    assert any(t.method == "amenunet" and t.setting == "additive-3x10-uniform" for t in full)
+    metrics = {"revenue": 5.0, "n": 10, "regret_mean": 0.0, "regret_max": 0.0, "over_allocation_max": 0.0}
+    rec = Record("k", "auction", "additive-3x10-uniform", "vcg", 0, "full", {}, metrics, 1.0, "v", "g", "t")
+    notes = TABLE.render([rec])[0].notes
+    assert any("gemnet is not run on additive-3x10-uniform" in n for n in notes)
+    rec = dataclasses.replace(rec, setting="additive-2x3-uniform")
+    assert not any("gemnet" in n for n in TABLE.render([rec])[0].notes)

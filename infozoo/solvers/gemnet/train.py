@@ -105,11 +105,11 @@ WARM_TEACHERS = ("lottery-ama", "amenunet")  # registered menu-based solvers a w
 MENU_GRID = {4: 32, 6: 12, 9: 9, 10: 4}
 # by n * m, where the default grid is not uniform: one cell [0, floor), the other G - 1 equal on
 # [floor, 1] (``floor_breaks``; measured in default_config)
-GRID_FLOOR = {6: 0.5, 9: 0.5}
+GRID_FLOOR = {6: 0.5, 9: 0.5, 10: 0.5}
 # by n * m, where the default warm start is the grid Myerson with one-bidder menus (``myerson_targets``
 # with ``monopoly``; additive values i.i.d. U[0, h] only), not a distilled Lottery AMA (measured in
 # default_config)
-GRID_MYERSON = (6, 9)
+GRID_MYERSON = (6, 9, 10)
 # by n * m, where the failing cells' own boxes are not refined on the AMA start (own_depth 0; 4
 # elsewhere, not measured; the grid Myerson defaults use 0, having no failing cells): measured in
 # default_config
@@ -236,6 +236,12 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # (387,420,489 product cells) certified 1.5949 +- 0.0004, 0.0012 +- 0.0001 above item-wise
         # Myerson, in 2.5 min (check 66 s, 7.6 GB); G = 10 (10^9 product cells) 1.5959 +- 0.0004,
         # +0.0022 +- 0.0001, in 4.1 min but 18.4 GB, so G = 9 is the default.
+        # 2x5: the distilled Lottery AMA on G = 4 (the default before) left 658,690 of 1,048,576
+        # product cells failing the first check (its MILP rounds would run for hours); the grid
+        # Myerson on G = 4 (floor 0.5) certified 2.1472 +- 0.0006 on 10^6 profiles (seed 123),
+        # 0.0638 +- 0.0003 above item-wise Myerson but 0.0415 +- 0.0005 below the grand bundle, in
+        # 4.8 min (check 218 s: with two bidders every menu cell is a distinct menu; 3.3 GB). G = 5
+        # would take ~10 times as long, for ~0.01 more (Monte Carlo of the targets: G = 6 2.161).
         floor = GRID_FLOOR.get(n * m)
         breaks = floor_breaks(menu_grid, floor) if floor else ()
         if n * m in GRID_MYERSON and iid_uniform(setting):
@@ -266,6 +272,18 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
                   warm_start="lottery-ama", warm_steps=4000, warm_gap=0.05, alloc_snap=0.01, max_depth=24,
                   max_cells=1_500_000 if full else 600_000, seed=seed,
                   profile=profile)
+
+
+def certifiable(setting: AuctionSetting, profile: str = "quick") -> bool:
+    """Whether the default config's certificate can start on ``setting``: discrete settings, one
+    bidder and menu grids always; continuous menus only while grid^(n m) stays within
+    ``certify.INITIAL_CELL_LIMIT`` (not 3x10: 2^30 starting cells)."""
+    from infozoo.solvers.gemnet.certify import INITIAL_CELL_LIMIT
+
+    cfg = default_config(setting, profile)
+    if setting.discrete or setting.bidders == 1 or cfg.menu_grid or not cfg.transform:
+        return True
+    return cfg.grid ** (setting.bidders * setting.items) <= INITIAL_CELL_LIMIT
 
 
 def iid_uniform(setting: AuctionSetting) -> bool:
