@@ -274,16 +274,23 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
                   profile=profile)
 
 
-def certifiable(setting: AuctionSetting, profile: str = "quick") -> bool:
-    """Whether the default config's certificate can start on ``setting``: discrete settings, one
-    bidder and menu grids always; continuous menus only while grid^(n m) stays within
+def check_certificate_start(setting: AuctionSetting, cfg: Config) -> None:
+    """Refuse, before any training, a config whose certificate could not start: discrete settings,
+    one bidder and menu grids always can; continuous menus only while grid^(n m) stays within
     ``certify.INITIAL_CELL_LIMIT`` (not 3x10: 2^30 starting cells)."""
-    from infozoo.solvers.gemnet.certify import INITIAL_CELL_LIMIT
+    from infozoo.solvers.gemnet.certify import check_initial_grid
 
-    cfg = default_config(setting, profile)
-    if setting.discrete or setting.bidders == 1 or cfg.menu_grid or not cfg.transform:
-        return True
-    return cfg.grid ** (setting.bidders * setting.items) <= INITIAL_CELL_LIMIT
+    if cfg.transform and not cfg.menu_grid and setting.bidders > 1 and not setting.discrete:
+        check_initial_grid(cfg.grid, setting.bidders * setting.items)
+
+
+def certifiable(setting: AuctionSetting, profile: str = "quick") -> bool:
+    """Whether the default config's certificate can start on ``setting`` (``check_certificate_start``)."""
+    try:
+        check_certificate_start(setting, default_config(setting, profile))
+    except ValueError:
+        return False
+    return True
 
 
 def iid_uniform(setting: AuctionSetting) -> bool:
@@ -628,13 +635,12 @@ def margin_incompatibility(u: torch.Tensor, alpha: torch.Tensor, eps: float) -> 
 
 def fit(setting: AuctionSetting, config: Config | None = None) -> GemNetMechanism:
     """Train GemNet (RochetNet for one bidder), then transform prices and certify."""
-    from infozoo.solvers.gemnet.certify import check_initial_grid, verify_random
+    from infozoo.solvers.gemnet.certify import verify_random
     from infozoo.solvers.gemnet.transform import transform
 
     cfg = config or default_config(setting)
     check_config(cfg)
-    if cfg.transform and not cfg.menu_grid and setting.bidders > 1 and not setting.discrete:
-        check_initial_grid(cfg.grid, setting.bidders * setting.items)  # before training, not after
+    check_certificate_start(setting, cfg)
     t0 = time.perf_counter()
     net, log, targets = train_menus(setting, cfg)
     mech = GemNetMechanism(setting, net, config_dict(cfg, setting))
