@@ -182,6 +182,26 @@ def test_amenunet_trains_saves_and_transfers_to_another_size(tmp_path):
     assert float(brute_force_regret(moved, other, v, grid=6, random=50).max()) <= TOL
 
 
+def test_amenunet_fits_its_initial_menu_with_the_configured_threads(monkeypatch):
+    """The menu fit before training runs with ``config.threads`` like the training itself: with
+    torch's default thread count instead, ``infozoo train`` on a 2-core machine gave another
+    checkpoint than the bench (one thread per worker) for the same config and seed."""
+    setting = NAMED_SETTINGS["additive-2x2-uniform"]()
+    cfg = amenunet.default_config(setting)
+    cfg.steps, cfg.menu_size, cfg.hidden, cfg.menu_init_steps, cfg.threads = 1, 9, 16, 2, 1
+    seen = []
+    real = amenunet.fit_initial_menu
+    monkeypatch.setattr(amenunet, "fit_initial_menu",
+                        lambda *a: (seen.append(torch.get_num_threads()), real(*a))[1])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        amenunet.fit(setting, cfg)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+
+
 def small_amenunet(name: str, menu_size: int, hidden: int, seed: int):
     """A setting, a small AMenuNet config for it and the untrained network (seeded)."""
     setting = NAMED_SETTINGS[name]()

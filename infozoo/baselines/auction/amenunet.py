@@ -62,6 +62,14 @@ difference to the quick Lottery AMA on the same 10^6 profiles, ``infozoo eval --
 -0.0007 +- 0.0001 before, -0.0003 +- 0.0001 after (also at 3e-3 or with a null element appended,
 as in the authors' code; seeds 1 and 2 -0.0006 and -0.0004 on validation profiles); 2x3
 +0.0015 before, +0.0018 +- 0.0001 after; Yao 10.4174 exact (10.4175 before).
+The normalisation does not stop one weight from collapsing: in the full profile on unit-2x2
+(20,000 steps of 8,192 profiles, seed 0) the smaller weight went from 0.41 at step 1,200 to 5e-12
+at 1,400 and 2e-21 at 1,463, and the relaxed revenue was NaN at step 1,464, where training stops
+(``stopped_non_finite_at_step``) and keeps the best validated checkpoint (step 500, 0.7136 on
+validation). A floor w_i >= 0.05 kept it finite to the end, but the validation revenue fell to
+0.386 by step 18,000 (the best checkpoint stayed step 500's), so there is no floor: the relaxed
+payments (1/w_i)[max S^{-i} - E_pi S^{-i}] grow as w_i shrinks, which the relaxation rewards and
+the hard argmax does not.
 
 Also in the authors' code, not adopted: allocation logits scaled by 10 before the softmax (our
 ``sharp`` initialisation plays that part), the temperature 500 applied to raw values, boosts
@@ -97,7 +105,7 @@ from infozoo.baselines.auction.ama import (
     train_ama,
 )
 from infozoo.core.checkpoint import load_checkpoint
-from infozoo.core.torch_utils import mlp
+from infozoo.core.torch_utils import mlp, set_threads
 from infozoo.envs.auction.settings import AuctionSetting
 
 KIND = "amenunet"
@@ -224,6 +232,7 @@ def fit(setting: AuctionSetting, config: Config | None = None) -> AffineMaximize
     config = config or default_config(setting)
     if config.menu_size < 1:
         raise ValueError(f"menu_size must be at least 1, got {config.menu_size}")
+    set_threads(config.threads)  # before the menu fit too: thread count changes float sums
     torch.manual_seed(config.seed)
     net = AMenuNet(config)
     fit_initial_menu(net, setting, config)
