@@ -105,6 +105,33 @@ def test_candidates_equal_the_pairwise_test_against_every_element():
     assert int(ref.sum()) < int(certify.candidates_of(u_lo, u_hi).sum())  # and the test removed some
 
 
+def test_candidates_of_bundle_menus_equal_the_pairwise_test():
+    """With 0/1 allocations ``candidates`` computes the pairwise gaps as two batched products;
+    the sets must equal ``pair_gaps``' on random boxes, bundles priced per menu cell, with exact
+    ties (a duplicated element) kept on both sides."""
+    g = torch.Generator().manual_seed(0)
+    K1, m, cells, rows = 9, 3, 50, 20000
+    bundles = torch.tensor([[(k >> j) & 1 for j in range(m)] for k in range(8)] + [[1, 1, 0]], dtype=torch.float64)
+    alpha = bundles.expand(1, cells, K1, m).clone()
+    price = torch.rand(1, cells, K1, generator=g, dtype=torch.float64) * alpha.sum(-1) * 0.6
+    price[..., 0] = 0.0
+    price[..., 8] = price[..., 3]  # element 8 = element 3 (bundle {0, 1}), same price: a tie
+    menus = certify.GridMenus(alpha, price)
+    assert menus.binary and not certify.GridMenus(alpha * 0.5, price).binary
+    cell = torch.randint(0, cells, (rows,), generator=g)
+    lo = torch.rand(rows, m, generator=g, dtype=torch.float64) * 0.8
+    hi = lo + torch.rand(rows, m, generator=g, dtype=torch.float64) * 0.3
+    boxes = certify.OwnBoxes(cell, torch.zeros_like(cell), cell, lo, hi)
+    cand, _, _ = certify.candidates(boxes, menus, chunk=997)
+    u_lo, u_hi, _ = boxes.bounds(menus)
+    ref = certify.candidates_of(u_lo, u_hi)
+    r, ks = ref.nonzero(as_tuple=True)
+    ref[r, ks] = (certify.pair_gaps(boxes, menus, r, ks) >= 0).all(-1)
+    assert torch.equal(cand, ref)
+    assert int((cand.sum(-1) > 1).sum()) > 1000 and int(ref.sum()) < int(certify.candidates_of(u_lo, u_hi).sum())
+    assert torch.equal(cand[:, 3], cand[:, 8]) and bool(cand[:, 3].any())
+
+
 def _own_loads_one_menu_at_a_time(mech, menus, bidder: int) -> torch.Tensor:
     """``own_loads`` without sharing rows between identical menus (each menu cell on its own)."""
     m, G, n = mech.setting.items, mech.net.menu_grid, mech.setting.bidders

@@ -69,6 +69,11 @@ necessary and sufficient. Utilities are affine in v_i, so u-low = <lo, alpha> - 
 u-high = <hi, alpha> - p over a box are exact per element; where several elements are candidates
 the own box is cut (``refine_own``) until the cell passes, its conflict is certain, or
 ``own_depth`` cuts. No Lipschitz bound enters: the certificate is exact up to that refinement.
+Computation: bidder i's part of the load of a product cell depends only on its own cell and the
+menu it faces, so it is one table per bidder (``own_loads``: one row per distinct menu, shared by
+the cells whose menus are bit for bit the same; uint8 for 0/1 menus), and the loads of all
+G^(n m) product cells are sums of the n tables viewed on the product grid (``grid_failing``).
+For 0/1 menus the pairwise candidate test is two batched products (``BILINEAR_TOL``).
 
 Discrete settings: cells are the single type profiles, bounds are exact, and (*) is "the
 chosen elements never over-allocate at any profile", checked by enumeration.
@@ -414,6 +419,10 @@ class GridMenus:
 
     alpha: torch.Tensor
     price: torch.Tensor
+    binary: bool = field(init=False)  # every allocation exactly 0 or 1 (bundle menus)
+
+    def __post_init__(self) -> None:
+        self.binary = bool(((self.alpha == 0) | (self.alpha == 1)).all())
 
 
 def grid_menus(mech: GemNetMechanism) -> GridMenus:
@@ -491,6 +500,13 @@ def pair_gaps(boxes: OwnBoxes, menus: GridMenus, rows: torch.Tensor, ks: torch.T
     return top - (price.gather(1, ks.unsqueeze(1)) - price)
 
 
+# 0/1 menus: for alpha^k, alpha^k' in {0, 1}^m, max over a box [lo, hi] of <v, alpha^k - alpha^k'> =
+# <hi, alpha^k (1 - alpha^k')> - <lo, alpha^k' (1 - alpha^k)> (each item contributes hi_j, -lo_j
+# or 0, as in ``box_max``); summed in another order, so an element counts as beaten only by more
+# than this (keeping a few more candidates can only make the check stricter)
+BILINEAR_TOL = 1e-12
+
+
 def candidates(boxes: OwnBoxes, menus: GridMenus,
                chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """S(box) [R, K+1]: the elements that no single element beats on the whole box (exact pairwise
@@ -516,10 +532,16 @@ def candidates(boxes: OwnBoxes, menus: GridMenus,
         a = flat_alpha[r.unsqueeze(1) * K1 + ks]  # [B, W, m]
         menu_row = boxes.bidder[r] * menus.price.shape[1] + boxes.menu[r]
         p = flat_price[menu_row.unsqueeze(1) * K1 + ks]  # [B, W]
-        lo, hi = boxes.lo[r][:, None, None], boxes.hi[r][:, None, None]
-        # max over the box of u^k - u^k', k = row, k' = column (as in ``pair_gaps``)
-        gap = box_max(lo, hi, a.unsqueeze(2) - a.unsqueeze(1)) - (p.unsqueeze(2) - p.unsqueeze(1))
-        keep = (gap >= 0).all(-1) & valid
+        if menus.binary:  # 0/1 allocations: the same maximum as two batched products (5x faster)
+            lo, hi = boxes.lo[r].unsqueeze(1), boxes.hi[r].unsqueeze(1)  # [B, 1, m]
+            top = torch.bmm(a * hi, (1 - a).transpose(1, 2)) - torch.bmm(1 - a, (a * lo).transpose(1, 2))
+            gap = top - (p.unsqueeze(2) - p.unsqueeze(1))
+            keep = (gap >= -BILINEAR_TOL).all(-1) & valid
+        else:
+            lo, hi = boxes.lo[r][:, None, None], boxes.hi[r][:, None, None]
+            # max over the box of u^k - u^k', k = row, k' = column (as in ``pair_gaps``)
+            gap = box_max(lo, hi, a.unsqueeze(2) - a.unsqueeze(1)) - (p.unsqueeze(2) - p.unsqueeze(1))
+            keep = (gap >= 0).all(-1) & valid
         cand[r] = False
         cand.view(-1)[(r.unsqueeze(1) * K1 + ks)[keep]] = True
     return cand, u_hi, alpha
@@ -572,8 +594,7 @@ def own_loads(mech: GemNetMechanism, menus: GridMenus, bidder: int, menu_cells: 
     K1 = alpha.shape[1]
     key, inverse = torch.unique(torch.cat([alpha.flatten(1), price], 1), dim=0, return_inverse=True)
     distinct = GridMenus(key[:, :K1 * m].reshape(1, -1, K1, m), key[:, K1 * m:].unsqueeze(0))
-    binary = bool(((alpha == 0) | (alpha == 1)).all())
-    out = torch.empty(len(key), len(own), m, dtype=torch.uint8 if binary else torch.float64)
+    out = torch.empty(len(key), len(own), m, dtype=torch.uint8 if distinct.binary else torch.float64)
     per = max(chunk // len(own), 1)
     steps = range(0, len(key), per)
     for st in progress(steps, desc=desc, unit="chunk") if desc else steps:

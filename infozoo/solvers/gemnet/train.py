@@ -240,8 +240,11 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
         # product cells failing the first check (its MILP rounds would run for hours); the grid
         # Myerson on G = 4 (floor 0.5) certified 2.1472 +- 0.0006 on 10^6 profiles (seed 123),
         # 0.0638 +- 0.0003 above item-wise Myerson but 0.0415 +- 0.0005 below the grand bundle, in
-        # 4.8 min (check 218 s: with two bidders every menu cell is a distinct menu; 3.3 GB). G = 5
-        # would take ~10 times as long, for ~0.01 more (Monte Carlo of the targets: G = 6 2.161).
+        # 4.8 min (check 218 s: with two bidders every menu cell is a distinct menu; 3.3 GB), and in
+        # 2.2 min (check 51 s, 1.3 GB) once 0/1 menus got the bilinear candidate test
+        # (certify.BILINEAR_TOL; same certificate and revenue; 2x3 check 16 s -> 4 s, 3x3 62 -> 58 s).
+        # G = 5 would check ~10 times as many boxes, for ~0.01 more (Monte Carlo of the targets:
+        # G = 6 2.161).
         floor = GRID_FLOOR.get(n * m)
         breaks = floor_breaks(menu_grid, floor) if floor else ()
         if n * m in GRID_MYERSON and iid_uniform(setting):
