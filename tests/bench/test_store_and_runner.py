@@ -157,3 +157,23 @@ def test_gemnet_runs_only_where_its_certificate_can_start():
     assert any("gemnet is not run on additive-3x10-uniform" in n for n in notes)
     rec = dataclasses.replace(rec, setting="additive-2x3-uniform")
     assert not any("gemnet" in n for n in TABLE.render([rec])[0].notes)
+
+
+def test_reproduce_runs_every_table_unfiltered(tmp_path, monkeypatch):
+    """``infozoo reproduce`` (the README's main job) goes through ``bench``'s filter arguments
+    without having them: every registered table runs, with no task filter."""
+    import infozoo.bench.perf
+    import infozoo.bench.report
+    import infozoo.bench.runner
+    from infozoo.bench.runner import RunSummary
+    from infozoo.cli import main
+    from infozoo.registry import names
+
+    calls = []
+    monkeypatch.setattr(infozoo.bench.runner, "run_table",
+                        lambda spec, profile, store, executor, workers, address, only: (
+                            calls.append((spec.name, profile, only)), RunSummary())[1])
+    monkeypatch.setattr(infozoo.bench.report, "write_report", lambda *a, **k: [])
+    monkeypatch.setattr(infozoo.bench.perf, "run_perf", lambda out=None: None)
+    assert main(["reproduce", "--db", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(c[0] for c in calls) == sorted(names("table")) and all(c[1:] == ("quick", None) for c in calls)
