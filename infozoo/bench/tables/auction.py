@@ -114,6 +114,7 @@ def _sp(recs: list[Record]) -> str:
 
 def render(records: list[Record]) -> list[Table]:
     from infozoo.registry import load_setting
+    from infozoo.solvers.gemnet.train import certifiable
 
     methods = [m.name for m in METHODS if any(r.method == m.name for r in records)]
     methods += [r.method for r in records if r.method not in methods]
@@ -125,8 +126,7 @@ def render(records: list[Record]) -> list[Table]:
     revenue.notes = [f"test profiles per cell: {sorted({r.metrics['n'] for r in records})}; "
                      "discrete settings are enumerated exactly",
                      "regret budgets: " + "; ".join(budgets)]
-    gemnet = next(m for m in METHODS if m.name == "gemnet")
-    skipped = [s for s in settings if not gemnet.fits(load_setting(s)) and load_setting(s).bidders > 1]
+    skipped = [s for s in settings if (st := load_setting(s)).bidders > 1 and not certifiable(st)]
     if skipped:
         revenue.notes.append(f"gemnet is not run on {', '.join(skipped)}: its certificate (continuous menus, "
                              "interval cell bounds) would start from 2^(n m) cells")
