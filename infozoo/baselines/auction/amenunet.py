@@ -49,27 +49,35 @@ Why both are needed (measured on additive-2x2-yao, values {3, 7}; LP optimum 10.
   with the menu fitted to the cycled allocations first: 10.42 (exact, 4,000 steps), against
   Lottery AMA's 10.29 and item-wise Myerson's 10.50.
 
-Weight normalisation (ours): an AMA is unchanged when the weights w and all boosts are multiplied
-by one positive constant (same argmax, same payments (1/w_i)[...]), so the network emits
-w_i = sigmoid(.)_i / max_l sigmoid(.)_l, i.e. max_i w_i = 1, with no loss of generality. Without it,
-at the authors' step size 3e-4 the relaxation drove all weights towards 0 on continuous settings
-(a smaller w softens softmax(T S) like a lower temperature, and the relaxed payments then exceed
-the hard ones): on 2x2-uniform and unit-2x2 the hard revenue fell to 0 after 500-1,500 steps and
-the kept checkpoint was an early one. With it training runs to its end, so the quick profile
-takes 8,000 steps. Measured (2-core CPU, one thread, seed 0, quick profile; paired revenue
-difference to the quick Lottery AMA on the same 10^6 profiles, ``infozoo eval --baseline``):
-2x2 -0.0006 +- 0.0001 before, +0.0001 +- 0.0001 after (4,000 steps: -0.0002); unit-2x2
--0.0007 +- 0.0001 before, -0.0003 +- 0.0001 after (also at 3e-3 or with a null element appended,
-as in the authors' code; seeds 1 and 2 -0.0006 and -0.0004 on validation profiles); 2x3
-+0.0015 before, +0.0018 +- 0.0001 after; Yao 10.4174 exact (10.4175 before).
-The normalisation does not stop one weight from collapsing: in the full profile on unit-2x2
-(20,000 steps of 8,192 profiles, seed 0) the smaller weight went from 0.41 at step 1,200 to 5e-12
-at 1,400 and 2e-21 at 1,463, and the relaxed revenue was NaN at step 1,464, where training stops
-(``stopped_non_finite_at_step``) and keeps the best validated checkpoint (step 500, 0.7136 on
-validation). A floor w_i >= 0.05 kept it finite to the end, but the validation revenue fell to
-0.386 by step 18,000 (the best checkpoint stayed step 500's), so there is no floor: the relaxed
-payments (1/w_i)[max S^{-i} - E_pi S^{-i}] grow as w_i shrinks, which the relaxation rewards and
-the hard argmax does not.
+Weight normalisation (ours). An AMA is unchanged when the weights w and all boosts are multiplied
+by one positive constant (same argmax, same payments (1/w_i)[...]); its softmax relaxation is not,
+and training exploits that. With S_k the affine welfare of element k and pi = softmax(T S / scale),
+bidder i's relaxed utility is (E_pi S - max_k S^{-i}_k) / w_i and its hard one
+(max S - max_k S^{-i}_k) / w_i, so the relaxation charges it (max S - E_pi S) / w_i more than the
+hard mechanism would, and T (max S - E_pi S) / scale <= H(pi) <= log s (log-sum-exp >= max). A
+weight that falls inflates this overcharge without bound while the hard mechanism gains nothing,
+and training found it twice. With free weights, at the authors' step size 3e-4, all weights went
+towards 0 on continuous settings (on 2x2-uniform and unit-2x2 the hard revenue fell to 0 after
+500-1,500 steps). With the weights normalised to max_i w_i = 1 the smaller one fell from 0.41 at
+step 1,200 to 2e-21 at step 1,463 in the full profile on unit-2x2 (20,000 steps of 8,192
+profiles, seed 0), and the relaxed revenue was NaN at step 1,464 (a floor w_i >= 0.05 kept it
+finite, but the validation revenue fell to 0.386). So the network emits the AMA with
+max_i w_i = 1 (w_i = sigmoid(.)_i / max_l sigmoid(.)_l, boosts as emitted) and hands training the
+same AMA rescaled to min_i w_i = 1 (weights and boosts divided by min_l w_l): the mechanism is the
+one emitted, and the relaxation's overcharge is at most scale log s / T per bidder whatever the
+weights (0.008 for s = 64, T = 500). Emitting min_i w_i = 1 directly (w_i / min_l w_l with the
+boosts unscaled, another parametrisation of the same AMAs) also ran to the end but lost on Yao
+(exact revenue 10.30, 10.31, 10.25 for seeds 0-2).
+Measured (2-core CPU, one thread; paired revenue difference to the Lottery AMA of the same profile
+and seed on the same 10^6 profiles, seed 123, ``infozoo eval --baseline``; before -> after): full
+profile on unit-2x2 trains to its end (validation 0.7148 at step 20,000 against 0.7136 at the kept
+step 500): 0.7129 -> 0.7140 +- 0.0004 on the 10^6 profiles, equal to the quick profile's (-0.00002
++- 0.00004); quick profile, seed 0: unit-2x2 -0.0003 +- 0.0001 -> +0.0001 +- 0.0001, 2x2 +0.0001 +-
+0.0001 -> -0.0002 +- 0.0001, 2x3 +0.0018 -> +0.0018, 2x5 +0.0092 -> +0.0086 (full profile +0.0019
+-> +0.0013), 3x10 +0.3097 -> +0.3087, 5x10 +0.5707 -> +0.5739; Yao (exact; Lottery AMA 10.2885,
+10.3135, 10.2929 for seeds 0-2) 10.4174, 10.2829, 10.4175 -> 10.4361, 10.4373, 10.4364; seeds 1 and
+2 (each paired with the Lottery AMA of its seed): 2x2 +0.0007 and +0.0001, unit-2x2 +0.0000 and
++0.0001 (+- 0.0001; before: -0.0005 and -0.0004).
 
 Also in the authors' code, not adopted: allocation logits scaled by 10 before the softmax (our
 ``sharp`` initialisation plays that part), the temperature 500 applied to raw values, boosts
@@ -77,13 +85,12 @@ from a small MLP over the pooled J_lambda, a null element (nothing allocated, bo
 to every menu, and learned embeddings per bidder and item index; the code's "train step" is a
 pass over 16 minibatches of 2,048 profiles, so its 2,000-3,000 steps are 32k-48k Adam updates.
 Its constant temperature (500 from the first step, ``temperature_start=500``, instead of our
-geometric rise from 100) only moves the small gaps around (quick profile, seed 0, paired with the
-quick Lottery AMA on 10^6 profiles, seed 123): unit-2x2 +0.00001 +- 0.00004 (a tie; annealed
--0.0003), but 2x2 -0.00012 +- 0.00006 (annealed +0.0001), 2x3 +0.0016 (annealed +0.0018), Yao
-10.4108 (annealed 10.4174), so the annealing is kept; ending at 1000 instead of 500 gave unit-2x2
--0.00009 +- 0.00007. The unit-2x2 gap is consistent across seeds (seeds 1 and 2, each paired with
-the Lottery AMA of its own seed on 10^6 profiles: -0.0005 +- 0.0001 and -0.0004 +- 0.0001) and
-not closed by the menu size (128 elements: -0.0010; 48: -0.0017, seed 0) or lr 1e-3 (-0.0004).
+geometric rise from 100) only moved the small gaps around (quick profile, seed 0, with max_i w_i =
+1, paired with the quick Lottery AMA on 10^6 profiles, seed 123): unit-2x2 +0.00001 +- 0.00004
+(annealed -0.0003), but 2x2 -0.00012 +- 0.00006 (annealed +0.0001), 2x3 +0.0016 (annealed
++0.0018), Yao 10.4108 (annealed 10.4174), so the annealing is kept. Neither the menu size
+(unit-2x2, 128 elements: -0.0010; 48: -0.0017) nor lr 1e-3 (-0.0004) closed the unit-2x2 gap
+that the weight rescaling closed.
 
 Registered as solver ``amenunet``: ``Config``, ``default_config``, ``fit``, ``load``.
 """
@@ -133,9 +140,10 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
     """Menu sizes as in the paper (32 for 2x2, 256 for larger; twice that for unit-demand) except
     for 7-10 valuations: 128 rather than 64 in the quick profile (2x5, 100k test profiles, before
     the weight normalisation: 2.3506 with 128 against 2.3210 with 64 and Lottery AMA's 2.3415 with
-    its 128) and 256 in the full one. With the normalisation (10^6 profiles, seed 123, paired with
-    Lottery AMA of the same profile): 2x5 quick 2.3501, +0.0092 +- 0.0003 (107 s); full (20k steps
-    on one CPU thread, 29 min) 2.3580, +0.0019 +- 0.0002. Quick is CPU-sized."""
+    its 128) and 256 in the full one. With the min_i w_i = 1 rescaling (10^6 profiles, seed 123,
+    paired with Lottery AMA of the same profile): 2x5 quick 2.3495,
+    +0.0086 +- 0.0003; full (20k steps on one CPU thread, 35 min beside other jobs)
+    2.3573, +0.0013 +- 0.0002. Quick is CPU-sized."""
     if profile not in ("quick", "full"):
         raise ValueError(f"unknown profile {profile!r}; valid: 'quick', 'full'")
     size = setting.bidders * setting.items
@@ -221,10 +229,13 @@ class AMenuNet(torch.nn.Module):
             item_logits = torch.cat([JB, torch.zeros_like(JB[..., :1])], dim=-1)
         menu = feasible_lottery(JA, item_logits)
         raw = torch.sigmoid(self.head_weight(L[:n]).squeeze(-1).mean(-1))
-        weights = raw / raw.max()  # max_i w_i = 1: see "Weight normalisation" in the module docstring
+        weights = raw / raw.max()
         unsold = setting.items - menu.sum(dim=(1, 2))  # [s]
         boosts = self.head_boost(L).mean(dim=(0, 1)) + self.reserve * unsold
-        return menu, weights, boosts
+        # the AMA with max_i w_i = 1, rescaled to min_i w_i = 1 (the same mechanism, a sharper
+        # relaxation): see "Weight normalisation" in the module docstring
+        low = weights.min()
+        return menu, weights / low, boosts / low
 
 
 def fit(setting: AuctionSetting, config: Config | None = None) -> AffineMaximizer:

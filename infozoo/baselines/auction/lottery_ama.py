@@ -13,6 +13,15 @@ so the initial mechanism is VCG with per-item reserves (item-wise Myerson for U[
 training then moves the elements into lotteries and reshapes weights and boosts. Trained by Adam on the revenue of the
 softmax-relaxed AMA (temperature 500 per unit of value range), evaluated with the hard argmax.
 
+The weights are used as they are (no rescaling), which leaves the relaxation's overcharge
+(max S - E_pi S) / w_i of ``amenunet.py`` ("Weight normalisation") free to grow as the weights
+fall: in the full profile on unit-2x2 (seed 0, one CPU thread) the hard validation revenue is 0
+from step 18,000 on and the best checkpoint (0.7107 on validation) is kept, 0.7112 on 10^6
+profiles. Training the same AMA rescaled to min_i w_i = 1 (w / min w, boosts unscaled) ran to its
+end there (validation 0.7147; 0.7139 +- 0.0004 on the 10^6 profiles, +0.0028 +- 0.0001 paired),
+but it changes every Lottery AMA number and the teacher GemNet distils on 2x2 and unit-2x2, so it
+waits for a re-measured table.
+
 Registered as solver ``lottery-ama``: ``Config``, ``default_config``, ``fit``, ``load``.
 """
 
