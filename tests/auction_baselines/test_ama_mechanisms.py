@@ -234,7 +234,7 @@ def test_amenunet_relaxation_overcharges_each_bidder_by_at_most_scale_log_s_over
     utility implies, and T (max S - E_pi S) / scale <= H(pi) <= log s; with min_i w_i = 1 the
     overcharge is at most scale log s / T whatever the weights (with max_i w_i = 1 it grew as the
     smaller weight fell, and training drove that weight to 0: see amenunet.py)."""
-    setting, cfg, net = small_amenunet("additive-2x3-uniform", 12, 16, seed=3)
+    setting, _, net = small_amenunet("additive-2x3-uniform", 12, 16, seed=3)
     with torch.no_grad():
         torch.nn.init.normal_(net.head_weight.weight, std=2.0)
         torch.nn.init.zeros_(net.head_weight.bias)
