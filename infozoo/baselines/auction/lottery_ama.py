@@ -17,10 +17,13 @@ The weights are used as they are (no rescaling), which leaves the relaxation's o
 (max S - E_pi S) / w_i of ``amenunet.py`` ("Weight normalisation") free to grow as the weights
 fall: in the full profile on unit-2x2 (seed 0, one CPU thread) the hard validation revenue is 0
 from step 18,000 on and the best checkpoint (0.7107 on validation) is kept, 0.7112 on 10^6
-profiles. Training the same AMA rescaled to min_i w_i = 1 (w / min w, boosts unscaled) ran to its
-end there (validation 0.7147; 0.7139 +- 0.0004 on the 10^6 profiles, +0.0028 +- 0.0001 paired),
-but it changes every Lottery AMA number and the teacher GemNet distils on 2x2 and unit-2x2, so it
-waits for a re-measured table.
+profiles. Trained on the same AMA rescaled as AMenuNet's (weights and boosts divided by min_i w_i)
+it runs to its end there: 0.7140 +- 0.0004 on the 10^6 profiles (+0.0028 +- 0.0001 paired); in
+the full profile on 2x5 2.3559, a tie with the unrescaled 2.3561 (-0.0002 +- 0.0002); quick
+profile, paired with the unrescaled quick runs: unit-2x2 +0.0001, 2x2 -0.0003, 2x3 -0.0000,
+2x5 +0.0018, 3x10 +0.0030 (+- 0.0001 to 0.0003), Yao -0.0108 (exact). It is not adopted yet: it
+changes every Lottery AMA number and the teacher GemNet distils on 2x2 and unit-2x2, so it waits
+for a re-measured table.
 
 Registered as solver ``lottery-ama``: ``Config``, ``default_config``, ``fit``, ``load``.
 """
