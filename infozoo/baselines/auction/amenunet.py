@@ -141,9 +141,9 @@ def default_config(setting: AuctionSetting, profile: str = "quick", seed: int = 
     for 7-10 valuations: 128 rather than 64 in the quick profile (2x5, 100k test profiles, before
     the weight normalisation: 2.3506 with 128 against 2.3210 with 64 and Lottery AMA's 2.3415 with
     its 128) and 256 in the full one. With the min_i w_i = 1 rescaling (10^6 profiles, seed 123,
-    paired with Lottery AMA of the same profile): 2x5 quick 2.3495,
-    +0.0086 +- 0.0003; full (20k steps on one CPU thread, 35 min beside other jobs)
-    2.3573, +0.0013 +- 0.0002. Quick is CPU-sized."""
+    paired with Lottery AMA of the same profile): 2x5 quick 2.3495, +0.0086 +- 0.0003; full (20k
+    steps on one CPU thread, 35 min beside other jobs) 2.3573, +0.0013 +- 0.0002. Quick is
+    CPU-sized."""
     if profile not in ("quick", "full"):
         raise ValueError(f"unknown profile {profile!r}; valid: 'quick', 'full'")
     size = setting.bidders * setting.items
