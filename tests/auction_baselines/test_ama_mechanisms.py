@@ -8,6 +8,7 @@ misreports, and the shared gradient estimator) must find zero regret up to float
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -165,6 +166,31 @@ def test_lottery_ama_is_deterministic_under_a_seed():
     a, b = lottery_ama.fit(setting, cfg), lottery_ama.fit(setting, cfg)
     torch.testing.assert_close(a.menu, b.menu)
     assert float(over_allocation(a.menu, unit_demand=True).max()) <= 1e-12
+
+
+def test_lottery_ama_rescaled_weights_give_the_same_mechanism_with_min_weight_one():
+    """``rescale_weights`` hands training the same AMA divided by min_i w_i (the full profile's
+    default on continuous settings, where the unrescaled weights collapsed on unit-2x2): min_i w_i
+    is exactly 1 and the hard mechanism is the unrescaled one's."""
+    setting = NAMED_SETTINGS["additive-2x3-uniform"]()
+    cfg = lottery_ama.default_config(setting)
+    cfg.menu_size = 16
+    plain = lottery_ama.LotteryMenu(setting, cfg)
+    with torch.no_grad():
+        plain.weight_logits.copy_(torch.tensor([0.3, -1.2]))  # w = (0.57, 0.23)
+    scaled = lottery_ama.LotteryMenu(setting, replace(cfg, rescale_weights=True))
+    scaled.load_state_dict(plain.state_dict())
+    (menu, w, lam), (menu2, w2, lam2) = plain(), scaled()
+    assert torch.equal(menu, menu2) and float(w2.min()) == 1.0 and float(w2.max()) > 2.0
+    torch.testing.assert_close(w2 * w.min(), w)
+    v = setting.sample(2000, torch.Generator().manual_seed(4), dtype=torch.float64)
+    a = AffineMaximizer(setting, menu.double(), w.double(), lam.double())(v)
+    b = AffineMaximizer(setting, menu2.double(), w2.double(), lam2.double())(v)
+    assert torch.equal(a.allocation, b.allocation)
+    torch.testing.assert_close(a.payment, b.payment, atol=1e-6, rtol=0)  # float32 parameters
+    assert lottery_ama.default_config(setting, "full").rescale_weights
+    assert not lottery_ama.default_config(setting, "quick").rescale_weights
+    assert not lottery_ama.default_config(NAMED_SETTINGS["additive-2x2-yao"](), "full").rescale_weights
 
 
 def test_amenunet_trains_saves_and_transfers_to_another_size(tmp_path):

@@ -106,6 +106,15 @@ def affine_scores(bids: torch.Tensor, menu: torch.Tensor, weights: torch.Tensor,
     return v, (v * weights).sum(-1) + boosts
 
 
+def min_weight_one(weights: torch.Tensor, boosts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same AMA with its weights and boosts divided by min_i w_i (so min_i w_i = 1): the argmax
+    and the payments are unchanged, and the softmax relaxation's overcharge (max S - E_pi S) / w_i
+    is at most scale log K / T per bidder whatever the weights (``amenunet.py``, "Weight
+    normalisation")."""
+    low = weights.min()
+    return weights / low, boosts / low
+
+
 def ama_outcome(bids: torch.Tensor, menu: torch.Tensor, weights: torch.Tensor, boosts: torch.Tensor,
                 temperature: float | None = None) -> Outcome:
     """The AMA outcome for bids [B, n, m]; menu [K, n, m], weights [n], boosts [K].

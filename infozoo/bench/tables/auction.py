@@ -129,7 +129,7 @@ def render(records: list[Record]) -> list[Table]:
     skipped = [s for s in settings if (st := load_setting(s)).bidders > 1 and not certifiable(st)]
     if skipped:
         revenue.notes.append(f"gemnet is not run on {', '.join(skipped)}: its certificate (continuous menus, "
-                             "interval cell bounds) would start from 2^(n m) cells")
+                             "interval cell bounds) would start from grid^(n m) cells, 2^(n m) at its default grid = 2")
     detail = Table("Details per method and setting",
                    ["setting", "method", "revenue", "regret mean", "regret max", "max over-allocation",
                     "SP", "seeds", "train time [s]", "transform time [s]"], [])

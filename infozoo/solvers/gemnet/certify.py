@@ -717,7 +717,8 @@ def grid_failing(table: list[torch.Tensor], C: int, block: int = 1 << 22) -> tup
 
 
 def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
-               cells: torch.Tensor | None = None, table: list[torch.Tensor] | None = None) -> GridCheck:
+               cells: torch.Tensor | None = None, table: list[torch.Tensor] | None = None,
+               menus: GridMenus | None = None) -> GridCheck:
     """Condition (*) on every product cell of the menu grid (or on the sorted flat product-cell
     numbers ``cells``), exactly: in a product cell Q = Q_1 x ... x Q_n every bidder's menu is
     constant (it reads only the others' cells), so bidder i's choice depends on v_i in Q_i alone
@@ -725,12 +726,12 @@ def check_grid(mech: GemNetMechanism, max_depth: int, chunk: int = 32768,
     in Q_i is then necessary and sufficient. S_i is computed from exact affine utility bounds over
     own boxes, refined where several elements are candidates (``refine_own``), so it can only be
     larger than the exact set. The whole-own-cell loads come from the per-bidder ``own_loads``
-    tables (``table``: already computed for the current menus, as ``recheck_grid`` passes them);
-    only the failing cells' own boxes are refined."""
+    tables (``table``: already computed for the current menus, as ``recheck_grid`` passes them,
+    with the ``grid_menus`` they came from); only the failing cells' own boxes are refined."""
     t0 = time.perf_counter()
     s = mech.setting
     n, m, G = s.bidders, s.items, mech.net.menu_grid
-    menus = grid_menus(mech)
+    menus = grid_menus(mech) if menus is None else menus
     P = G ** (n * m)
     todo = torch.arange(P) if cells is None else cells
     if table is None:
@@ -799,7 +800,7 @@ def recheck_grid(mech: GemNetMechanism, prev: GridCheck, changed: torch.Tensor, 
             rows = raised.nonzero().squeeze(-1)
             if len(rows):
                 table[i][rows] = own_loads(mech, menus, i, rows, desc=f"re-check, bidder {i + 1}'s raised menus")
-    res = check_grid(mech, max_depth, cells=again, table=table)
+    res = check_grid(mech, max_depth, cells=again, table=table, menus=menus)
     kept = ~torch.isin(prev.failing, again)
     failing = torch.cat([prev.failing[kept], res.failing]).sort().values
     boxes = OwnBoxes.cat([prev.boxes.take(~torch.isin(prev.boxes.cell, again)), res.boxes])
