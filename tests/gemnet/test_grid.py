@@ -236,6 +236,27 @@ def test_grid_transform_certifies_by_raising_prices():
     assert again["certified"] is True and again["check"]["failing_cells"] == 0
 
 
+def test_grid_transform_can_move_a_unit_demand_bidder_to_the_other_item():
+    """Both unit-demand bidders may buy item A at 0.3 and item B at 0.35 whatever the other bids.
+    Offered only fallbacks that allocate no more (here: nothing), the exclusion MILP can repair a
+    conflict only by pricing a bidder out; offered the cheapest other element too
+    (``fallbacks``), it can price one bidder off A onto B and keep both sales: more revenue, still
+    certified and feasible. After ``fallback_rounds`` rounds only the smaller fallbacks are
+    offered (two elements that are each other's fallback could be raised in turn for ever)."""
+    s = NAMED_SETTINGS["unit-2x2-uniform"]()
+    revenue = {}
+    for fallbacks in (0, 1):
+        mech, cfg = constant_menu(s, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0.3, 0.35], menu_grid=4)
+        cfg = dataclasses.replace(cfg, fallbacks=fallbacks, fallback_rounds=2, milp_rounds=30, own_depth=0)
+        cert = transform.transform(mech, cfg)
+        assert cert["certified"] is True, cert
+        assert [m["fallbacks"] for m in cert["milps"]] == [fallbacks if m["round"] <= 2 else 0
+                                                           for m in cert["milps"]]
+        assert certify.verify_random(mech, 50_000, seed=3) == 0.0
+        revenue[fallbacks] = cert["revenue_after"]
+    assert revenue[1] > revenue[0] + 0.05, revenue
+
+
 def test_grid_transform_leaves_compatible_menus_unchanged():
     s = NAMED_SETTINGS["additive-2x2-uniform"]()
     mech, cfg = constant_menu(s, [[0.5, 0.5], [0.5, 0.0]], [0.6, 0.2], menu_grid=3)

@@ -157,6 +157,8 @@ class Config:
     max_depth: int = 8  # adaptive grid: most splits of one certificate cell
     own_depth: int = 8  # piecewise-constant menus: most splits of one bidder's own box in a grid cell
     grid_batch: int = 4000  # piecewise-constant menus: failing cells per price-change MILP
+    fallbacks: int = 1  # piecewise-constant menus: fallbacks of any allocation per candidate (transform.py)
+    fallback_rounds: int = 8  # ... offered in this many first MILP rounds (later: smaller ones and null only)
     max_cells: int = 400_000  # adaptive grid: most certificate cells in total
     lookahead_split: bool = False  # adaptive grid: cut the dimension that helps most (True) or the widest
     max_change: float = 0.05  # largest price change |delta| per MILP round, times the largest value

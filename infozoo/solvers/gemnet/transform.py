@@ -70,23 +70,35 @@ price table, ``train.snap_prices``, when there is one; ``max_price_change`` coun
 transform's own changes). ``certify.check_grid`` gives
 the failing cells with each bidder's own box Q_i refined into boxes b; the candidate sets are
 exact up to that refinement, so the transform can be local: prices only *rise*, and each failing
-cell is repaired by excluding elements from the bidders' own boxes. For a candidate k of bidder i
-in box b let f(k) be its *fallback*: among the elements allocating no more than k (alpha^f <=
-alpha^k item-wise, the null element at worst) the one for which g(k, f) = max_{v in b} (u^k(v) -
-u^f(v)) is smallest; g is exact because u^k - u^f is affine in v with constant slope alpha^k -
-alpha^f (``certify.pair_gaps``). Excluding k costs a raise of g(k, f) + eps (then f beats k on all
-of b) and leaves at most alpha^f, or a raise of u-high^k(b) + eps (the null element beats k; k
-leaves nothing). Candidate sets use the same exact pairwise test: k is a candidate in b unless
-one element beats it on all of b. Per round, over a batch
-of failing cells q (``grid_batch``), with the worst case over the boxes b of q where k is a
+cell is repaired by excluding elements from the bidders' own boxes. Excluding candidate k of
+bidder i in box b by an element f means raising k's price by g(k, f) + eps, g(k, f) = max_{v in b}
+(u^k(v) - u^f(v)) (exact: u^k - u^f is affine in v with constant slope alpha^k - alpha^f,
+``certify.pair_gaps``), after which f beats k on all of b. The options o of k, each a raise r_o and
+the allocation l_o the bidder is left with at worst: its *fallback* f(k), among the elements
+allocating no more than k (alpha^f <= alpha^k item-wise, the null element at worst) the one with
+the smallest g(k, f), leaving alpha^f <= alpha^k; the ``fallbacks`` elements of the smallest
+g(k, f) among the others, leaving their own allocation (a unit-demand bidder priced off item B onto
+item A); and the null element, a raise of u-high^k(b) + eps leaving nothing. Per round, over a
+batch of failing cells q (``grid_batch``), with the worst case over the boxes b of q where k is a
 candidate:
 
-    e_qik, n_qik in {0, 1},  e_qik + n_qik <= 1                   (k excluded to f(k) / to null)
-    x_i^k(q_{-i}) >= raise_fb(q, i, k) e_qik + raise_null(q, i, k) n_qik      (x >= 0: prices rise)
-    A_qij >= alpha_ij^k (1 - e_qik - n_qik),  A_qij >= alpha_ij^f(k) e_qik
+    e_qiko in {0, 1},  sum_o e_qiko <= 1                          (k excluded by option o)
+    x_i^k(q_{-i}) >= sum_o r_qiko e_qiko                           (x >= 0: prices rise)
+    A_qij >= alpha_ij^k (1 - sum_o e_qiko),  A_qij >= l_qioj e_qiko
     sum_i A_qij <= 1                                               (condition (*), item j)
     minimise sum x                      (always feasible: every candidate excluded to null leaves 0)
 
+The other elements are offered only in the first ``fallback_rounds`` rounds: two elements can be
+each other's cheapest fallback, and a round then raises one, the next the other, by eps each time
+(on unit-2x2 with them in all 30 rounds, 46 cells were still failing after the last one). From
+then on the options only shrink allocations, so the termination argument below holds. Measured on
+unit-2x2 (the quick sweep's distilled menus, G = 32, transform's 200k profiles): without the other
+elements certified 0.6712 (61 MILPs), with one in the first 3 / 8 / 15 rounds 0.6763 / 0.6780 /
+0.6781; the same with G = 24 (retrained) 0.6781; on 2x2 the certificate's revenue is unchanged
+(0.866973 both ways: the item-wise smaller fallback is what the MILP picks there). A revenue proxy
+in the objective instead of sum x (each option weighted by r_o times the price k loses to its
+fallback, plus c sum x) certified less on unit-2x2: 0.6690, 0.6696, 0.6749, 0.6776 for c = 0.01,
+0.1, 1, 5.
 (Alternatives measured on 2x3 with the same distilled menus, certified revenue: weighting x by the
 probability that k is sold in its cell, 1.165 vs 1.148 at G = 4 but 1.216 vs 1.225 at G = 8; by a
 one-element estimate of the revenue a raise loses, 1.124 at G = 4; a priority for bidder 1's
@@ -220,7 +232,7 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
                                                   f"({len(grid_res.failing)} failing cells)", unit="MILP")
             while queue:
                 batch = queue.pop(0)
-                status, x = milp_grid(mech, batch, cfg)
+                status, x = milp_grid(mech, batch, cfg, rounds)
                 status["round"] = rounds
                 cert["milps"].append(status)
                 bar.update(1)
@@ -508,10 +520,13 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
     return price_milp(t, free, n, cfg, delta_max, t0)
 
 
-def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str, Any], torch.Tensor]:
+def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any, rounds: int = 1
+              ) -> tuple[dict[str, Any], torch.Tensor]:
     """One round of the price transform for piecewise-constant menus (the exclusion MILP of the
     module docstring): prices only rise, so that in every failing product cell q the bidders'
-    candidate sets stop over-allocating. Returns (status, x [n, menu cells, K+1] >= 0)."""
+    candidate sets stop over-allocating. ``rounds``: the transform's round, which decides whether
+    fallbacks of any allocation are offered (``cfg.fallback_rounds``). Returns (status, x [n, menu
+    cells, K+1] >= 0)."""
     import pulp
     from pulp import LpAffineExpression, LpConstraint, LpConstraintGE, LpConstraintLE
 
@@ -520,24 +535,35 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
     x_out = torch.zeros_like(mech.delta)
     menus = grid_menus(mech)
     K1 = menus.alpha.shape[2]
-    # fallback of k in a box: among the elements allocating no more than k, the one that needs the
-    # smallest raise of k to beat it on the whole box (max over the box of u^k - u^f, exact)
+    F = cfg.fallbacks if rounds <= cfg.fallback_rounds else 0
+    # exclusion options of k in a box, each a raise of k's price and the allocation the bidder is
+    # left with: the fallback among the elements allocating no more than k (the one that needs the
+    # smallest raise of k to beat it on the whole box, max over the box of u^k - u^f, exact), the F
+    # cheapest fallbacks among the other elements, and the null element
     sub_menu = (menus.alpha.unsqueeze(2) <= menus.alpha.unsqueeze(3)).all(-1)  # [n, Cm, k, k']: a^k' <= a^k
     sub_menu &= ~torch.eye(K1, dtype=torch.bool)
+    O = 2 + min(F, K1)  # options per candidate
     keys, stats = [], []
     for st in range(0, len(res.boxes), 16384):
         b = res.boxes.take(torch.arange(st, min(st + 16384, len(res.boxes))))
         cand, u_hi, alpha = candidates(b, menus)
         rows, ks = (cand & (torch.arange(K1) > 0)).nonzero(as_tuple=True)
         sub = sub_menu[b.bidder[rows], b.menu[rows], ks]  # [P, K+1]: the elements allocating no more than k
-        need, fb = torch.where(sub, pair_gaps(b, menus, rows, ks), math.inf).min(-1)
-        raise_fb = need.clamp(min=0) + EPS  # k beaten by its fallback on the box
-        raise_null = u_hi[rows, ks].clamp(min=0) + EPS  # k beaten by the null element on the box
-        fb_alloc = alpha[rows, fb]  # [P, m]
+        gaps = pair_gaps(b, menus, rows, ks)
+        need, fb = torch.where(sub, gaps, math.inf).min(-1, keepdim=True)  # [P, 1]
+        if F:
+            other = ~sub
+            other[:, 0] = False
+            other[torch.arange(len(ks)), ks] = False
+            more, fb_more = torch.where(other, gaps, math.inf).topk(min(F, K1), dim=-1, largest=False)
+            need, fb = torch.cat([need, more], -1), torch.cat([fb, fb_more], -1)  # [P, 1 + F]
+        raises = torch.cat([need.clamp(min=0), u_hi[rows, ks].clamp(min=0)[:, None]], -1) + EPS
+        left = torch.cat([alpha[rows.unsqueeze(-1), fb], torch.zeros(len(rows), 1, m, dtype=alpha.dtype)], 1)
         q = torch.searchsorted(res.failing, b.cell[rows]) * n + b.bidder[rows]
         keys.append((q * K1 + ks) * len(menus.price[0]) + b.menu[rows])
-        stats.append(torch.cat([raise_fb[:, None], raise_null[:, None], fb_alloc, alpha[rows, ks]], -1))
-    # per (cell, bidder, element): the worst case over the boxes where k is a candidate
+        stats.append(torch.cat([raises, left.flatten(1), alpha[rows, ks]], -1))
+    # per (cell, bidder, element): the worst case over the boxes where k is a candidate (an option
+    # that is missing in some box, an infinite raise, is dropped)
     uniq, inv = torch.unique(torch.cat(keys), return_inverse=True)
     st_all = torch.cat(stats)
     agg = torch.zeros(len(uniq), st_all.shape[1], dtype=torch.float64).scatter_reduce(
@@ -547,7 +573,7 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
     q_of, k_of = (qk // K1).tolist(), (qk % K1).tolist()
     prob = pulp.LpProblem("gemnet_grid_exclusion", pulp.LpMinimize)
     xs: dict[tuple[int, int, int], Any] = {}
-    chosen: list[tuple[tuple[int, int, int], Any, Any, float, float]] = []
+    chosen: list[tuple[tuple[int, int, int], list[tuple[Any, float]]]] = []
     A = {q: [pulp.LpVariable(f"A_{q}_{j}", 0, 1) for j in range(m)] for q in range(len(res.failing) * n)}
     n_bin = 0
     for q, k, menu, row in zip(q_of, k_of, menu_of, agg.tolist()):
@@ -555,22 +581,24 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
         f = (i, menu, k)
         if f not in xs:
             xs[f] = pulp.LpVariable(f"x_{i}_{menu}_{k}", 0)
-        ef = pulp.LpVariable(f"e_{q}_{k}_fb", cat="Binary")  # excluded, falls back to a smaller element
-        en = pulp.LpVariable(f"e_{q}_{k}_null", cat="Binary")  # excluded below the null element
-        n_bin += 2
+        # e_o = 1: k is excluded by option o (raise row[o]; the bidder is left with allocation left_o)
+        opts = [(pulp.LpVariable(f"e_{q}_{k}_{o}", cat="Binary"), row[o], row[O + o * m:O + (o + 1) * m])
+                for o in range(O) if math.isfinite(row[o])]
+        n_bin += len(opts)
         # written as affine expressions directly: PuLP's operators cost more than the solve here
-        prob.addConstraint(LpConstraint(LpAffineExpression([(ef, 1), (en, 1)]), LpConstraintLE, rhs=1))
-        prob.addConstraint(LpConstraint(LpAffineExpression([(xs[f], 1), (ef, -row[0]), (en, -row[1])]),
+        prob.addConstraint(LpConstraint(LpAffineExpression([(e, 1) for e, _, _ in opts]), LpConstraintLE, rhs=1))
+        prob.addConstraint(LpConstraint(LpAffineExpression([(xs[f], 1)] + [(e, -r) for e, r, _ in opts]),
                                         LpConstraintGE, rhs=0))
-        for j in range(m):  # A_qj >= alpha_j^k (1 - e_fb - e_null) and A_qj >= alpha_j^fb e_fb
-            a, a_fb = row[2 + m + j], row[2 + j]
+        for j in range(m):  # A_qj >= alpha_j^k (1 - sum_o e_o) and A_qj >= left_oj e_o
+            a = row[O + O * m + j]
             if a > 0:
-                prob.addConstraint(LpConstraint(LpAffineExpression([(A[q][j], 1), (ef, a), (en, a)]),
+                prob.addConstraint(LpConstraint(LpAffineExpression([(A[q][j], 1)] + [(e, a) for e, _, _ in opts]),
                                                 LpConstraintGE, rhs=a))
-            if a_fb > 0:
-                prob.addConstraint(LpConstraint(LpAffineExpression([(A[q][j], 1), (ef, -a_fb)]),
-                                                LpConstraintGE, rhs=0))
-        chosen.append((f, ef, en, row[0], row[1]))
+            for e, _, left in opts:
+                if left[j] > 0:
+                    prob.addConstraint(LpConstraint(LpAffineExpression([(A[q][j], 1), (e, -left[j])]),
+                                                    LpConstraintGE, rhs=0))
+        chosen.append((f, [(e, r) for e, r, _ in opts]))
         if n_bin > cfg.milp_max_binaries:
             return too_large(cfg, t0, binaries=n_bin, failing_cells=len(res.failing)), x_out
     for c in range(len(res.failing)):
@@ -581,10 +609,10 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any) -> tuple[dict[str
     result = solve_milp(prob, cfg)
     status = {"kind": "grid exclusion (prices rise)", "status": result.status, "solver": result.solver,
               "objective": result.objective, "failing_cells": len(res.failing), "price_variables": len(xs),
-              "binaries": n_bin, "build_time": build, "solve_time": result.wall_time}
+              "binaries": n_bin, "fallbacks": F, "build_time": build, "solve_time": result.wall_time}
     if result.optimal:  # the raises the chosen exclusions need, exactly (not up to the solver's tolerance)
-        for f, ef, en, r_fb, r_null in chosen:
-            need = r_fb if (ef.value() or 0) > 0.5 else r_null if (en.value() or 0) > 0.5 else 0.0
+        for f, opts in chosen:
+            need = max([r for e, r in opts if (e.value() or 0) > 0.5], default=0.0)
             x_out[f] = max(float(x_out[f]), need, float(xs[f].value() or 0.0))
     return status, x_out
 
