@@ -94,8 +94,12 @@ each other's cheapest fallback, and a round then raises one, the next the other,
 then on the options only shrink allocations, so the termination argument below holds. Measured on
 unit-2x2 (the quick sweep's distilled menus, G = 32, transform's 200k profiles): without the other
 elements certified 0.6712 (61 MILPs), with one in the first 3 / 8 / 15 rounds 0.6763 / 0.6780 /
-0.6781; the same with G = 24 (retrained) 0.6781; on 2x2 the certificate's revenue is unchanged
-(0.866973 both ways: the item-wise smaller fallback is what the MILP picks there). A revenue proxy
+0.6781 (a first version; the default, 8 rounds, run by ``infozoo train gemnet``: 0.6764, 61 MILPs,
+and 0.6770 with batches of 2,000 cells and a 120 s limit); two elements 0.6773, three 0.6755 with
+batches of 500 cells (with 1,000, a 435-cell batch ran past the 30 s limit in round 8: not
+certified). Finer or coarser grids do not help: G = 24 certified 0.6781 (transform 60 s), G = 48
+0.6786 (211 MILPs, 13 min). On 2x2 the certified revenue is unchanged (0.866973 on the
+transform's profiles either way; 0.8654 on the quick table's 100k, as before). A revenue proxy
 in the objective instead of sum x (each option weighted by r_o times the price k loses to its
 fallback, plus c sum x) certified less on unit-2x2: 0.6690, 0.6696, 0.6749, 0.6776 for c = 0.01,
 0.1, 1, 5.
