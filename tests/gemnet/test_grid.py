@@ -257,6 +257,30 @@ def test_grid_transform_can_move_a_unit_demand_bidder_to_the_other_item():
     assert revenue[1] > revenue[0] + 0.05, revenue
 
 
+def test_grid_milp_with_other_fallbacks_that_times_out_is_priced_again_without_them(monkeypatch):
+    """A small batch whose MILP (offering other allocations' fallbacks) stops at its time limit is
+    discarded and priced again without them, instead of ending the transform uncertified."""
+    s = NAMED_SETTINGS["unit-2x2-uniform"]()
+    real = transform.milp_grid
+
+    def slow_with_fallbacks(mech, batch, cfg, fallbacks=0):
+        status, x = real(mech, batch, cfg, fallbacks)
+        if fallbacks:  # pretend that every MILP offering other fallbacks hits the time limit
+            return {**status, "status": "Time limit"}, torch.zeros_like(x)
+        return status, x
+
+    monkeypatch.setattr(transform, "milp_grid", slow_with_fallbacks)
+    monkeypatch.setattr(transform, "MIN_GRID_BATCH", 10_000)  # no splitting: the retry is the way out
+    mech, cfg = constant_menu(s, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0.3, 0.35], menu_grid=4)
+    cfg = dataclasses.replace(cfg, fallbacks=1, fallback_rounds=2, milp_rounds=30, own_depth=0)
+    cert = transform.transform(mech, cfg)
+    assert cert["certified"] is True, cert
+    retried = [m for m in cert["milps"] if m.get("applied") is False]
+    assert retried and all(m["fallbacks"] == 1 and m["status"] == "Time limit" for m in retried)
+    assert all(m["fallbacks"] == 0 and m["status"] == "Optimal" for m in cert["milps"] if m.get("applied", True))
+    assert certify.verify_random(mech, 50_000, seed=3) == 0.0
+
+
 def test_grid_transform_leaves_compatible_menus_unchanged():
     s = NAMED_SETTINGS["additive-2x2-uniform"]()
     mech, cfg = constant_menu(s, [[0.5, 0.5], [0.5, 0.0]], [0.6, 0.2], menu_grid=3)

@@ -95,14 +95,15 @@ then on the options only shrink allocations, so the termination argument below h
 unit-2x2 (the quick sweep's distilled menus, G = 32, transform's 200k profiles): without the other
 elements certified 0.6712 (61 MILPs), with one in the first 3 / 8 / 15 rounds 0.6763 / 0.6780 /
 0.6781 (a first version; the default, 8 rounds, run by ``infozoo train gemnet``: 0.6764, 61 MILPs,
-and 0.6770 with batches of 2,000 cells and a 120 s limit); two elements 0.6773, three 0.6755 with
-batches of 500 cells (with 1,000, a 435-cell batch ran past the 30 s limit in round 8: not
-certified). Finer or coarser grids do not help: G = 24 certified 0.6781 (transform 60 s), G = 48
-0.6786 (211 MILPs, 13 min). On 2x2 the certified revenue is unchanged (0.866973 on the
-transform's profiles either way; 0.8654 on the quick table's 100k, as before). A revenue proxy
-in the objective instead of sum x (each option weighted by r_o times the price k loses to its
-fallback, plus c sum x) certified less on unit-2x2: 0.6690, 0.6696, 0.6749, 0.6776 for c = 0.01,
-0.1, 1, 5.
+and 0.6770 with batches of 2,000 cells and a 120 s limit); two elements 0.6773, three 0.6764 (71
+MILPs, 9 discarded; before small timed-out batches were priced again without them, a 435-cell
+batch ran past the 30 s limit in round 8 and left it uncertified at 0.6848 with 748 cells still
+failing), three with batches of 500 cells 0.6755. Finer or coarser grids do not help: G = 24
+certified 0.6781 (transform 60 s), G = 48 0.6786 (211 MILPs, 13 min). On 2x2 the certified revenue
+is unchanged (0.866973 on the transform's profiles either way; 0.8654 on the quick table's 100k, as
+before). A revenue proxy in the objective instead of sum x (each option weighted by r_o times the
+price k loses to its fallback, plus c sum x) certified less on unit-2x2: 0.6690, 0.6696, 0.6749,
+0.6776 for c = 0.01, 0.1, 1, 5.
 (Alternatives measured on 2x3 with the same distilled menus, certified revenue: weighting x by the
 probability that k is sold in its cell, 1.165 vs 1.148 at G = 4 but 1.216 vs 1.225 at G = 8; by a
 one-element estimate of the revenue a raise loses, 1.124 at G = 4; a priority for bidder 1's
@@ -118,9 +119,10 @@ prices only rise, and an element priced above every utility is never chosen, aft
 (compatible with everything) is what remains. The MILP is only the price chooser: the
 certificate is the exact check that follows.
 A grid MILP stopped by its time limit is therefore *discarded* (none of its prices are applied;
-the certificate lists it with ``applied: false``) and its batch is priced in two halves; only a
-batch of fewer than 2 x ``MIN_GRID_BATCH`` cells that still times out ends the transform, and then
-the mechanism is uncertified. Every MILP whose prices are used finished with status Optimal.
+the certificate lists it with ``applied: false``) and its batch is priced in two halves; a batch
+of fewer than 2 x ``MIN_GRID_BATCH`` cells that times out is priced again without the other
+allocations' fallbacks (a smaller MILP), and only one that still times out then ends the
+transform, and the mechanism is uncertified. Every MILP whose prices are used finished with status Optimal.
 
 Margin argument for piecewise-constant menus: none is needed. The network reads b_{-i} only
 through the centre of its grid cell (half-open cells [e_k, e_{k+1}), the last one closed), so the
@@ -231,19 +233,25 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
         while ok and len(grid_res.failing) and rounds < cfg.milp_rounds:
             rounds += 1
             changed = torch.zeros(mech.delta.shape[:2], dtype=torch.bool)  # menus whose prices rose
-            queue = grid_res.batches(cfg.grid_batch)  # one MILP per batch of failing cells
+            fallbacks = cfg.fallbacks if rounds <= cfg.fallback_rounds else 0
+            queue = [(b, fallbacks) for b in grid_res.batches(cfg.grid_batch)]  # one MILP per batch
             bar = progress(total=len(queue), desc=f"price transform round {rounds} "
                                                   f"({len(grid_res.failing)} failing cells)", unit="MILP")
             while queue:
-                batch = queue.pop(0)
-                status, x = milp_grid(mech, batch, cfg, rounds)
+                batch, fallbacks = queue.pop(0)
+                status, x = milp_grid(mech, batch, cfg, fallbacks)
                 status["round"] = rounds
                 cert["milps"].append(status)
                 bar.update(1)
                 if status["status"] == "Time limit" and len(batch.failing) >= 2 * MIN_GRID_BATCH:
                     status["applied"] = False  # discarded unused: its cells are priced in two halves
-                    queue[:0] = batch.batches((len(batch.failing) + 1) // 2)
+                    queue[:0] = [(b, fallbacks) for b in batch.batches((len(batch.failing) + 1) // 2)]
                     bar.total += 2
+                    continue
+                if status["status"] == "Time limit" and fallbacks:
+                    status["applied"] = False  # discarded unused: priced again without other fallbacks
+                    queue.insert(0, (batch, 0))
+                    bar.total += 1
                     continue
                 ok = status["status"] == "Optimal"
                 if not ok:
@@ -524,13 +532,13 @@ def milp_continuous(mech: GemNetMechanism, res: CheckResult, cfg: Any) -> tuple[
     return price_milp(t, free, n, cfg, delta_max, t0)
 
 
-def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any, rounds: int = 1
+def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any, fallbacks: int = 0
               ) -> tuple[dict[str, Any], torch.Tensor]:
     """One round of the price transform for piecewise-constant menus (the exclusion MILP of the
     module docstring): prices only rise, so that in every failing product cell q the bidders'
-    candidate sets stop over-allocating. ``rounds``: the transform's round, which decides whether
-    fallbacks of any allocation are offered (``cfg.fallback_rounds``). Returns (status, x [n, menu
-    cells, K+1] >= 0)."""
+    candidate sets stop over-allocating. ``fallbacks``: how many elements of other allocations
+    each candidate may be excluded onto, besides its item-wise smaller fallback and the null
+    element. Returns (status, x [n, menu cells, K+1] >= 0)."""
     import pulp
     from pulp import LpAffineExpression, LpConstraint, LpConstraintGE, LpConstraintLE
 
@@ -539,7 +547,7 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any, rounds: int = 1
     x_out = torch.zeros_like(mech.delta)
     menus = grid_menus(mech)
     K1 = menus.alpha.shape[2]
-    F = cfg.fallbacks if rounds <= cfg.fallback_rounds else 0
+    F = fallbacks
     # exclusion options of k in a box, each a raise of k's price and the allocation the bidder is
     # left with: the fallback among the elements allocating no more than k (the one that needs the
     # smallest raise of k to beat it on the whole box, max over the box of u^k - u^f, exact), the F
