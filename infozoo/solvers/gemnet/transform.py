@@ -243,15 +243,15 @@ def transform(mech: GemNetMechanism, cfg: Any) -> dict[str, Any]:
                 status["round"] = rounds
                 cert["milps"].append(status)
                 bar.update(1)
-                if status["status"] == "Time limit" and len(batch.failing) >= 2 * MIN_GRID_BATCH:
-                    status["applied"] = False  # discarded unused: its cells are priced in two halves
-                    queue[:0] = [(b, fallbacks) for b in batch.batches((len(batch.failing) + 1) // 2)]
-                    bar.total += 2
-                    continue
-                if status["status"] == "Time limit" and fallbacks:
-                    status["applied"] = False  # discarded unused: priced again without other fallbacks
-                    queue.insert(0, (batch, 0))
-                    bar.total += 1
+                big = len(batch.failing) >= 2 * MIN_GRID_BATCH
+                if status["status"] == "Time limit" and (big or fallbacks):
+                    # discarded unused: its cells are priced in two halves, or a small batch again
+                    # without the other allocations' fallbacks
+                    status["applied"] = False
+                    retry = ([(b, fallbacks) for b in batch.batches((len(batch.failing) + 1) // 2)] if big
+                             else [(batch, 0)])
+                    queue[:0] = retry
+                    bar.total += len(retry)
                     continue
                 ok = status["status"] == "Optimal"
                 if not ok:
@@ -547,14 +547,13 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any, fallbacks: int = 
     x_out = torch.zeros_like(mech.delta)
     menus = grid_menus(mech)
     K1 = menus.alpha.shape[2]
-    F = fallbacks
     # exclusion options of k in a box, each a raise of k's price and the allocation the bidder is
     # left with: the fallback among the elements allocating no more than k (the one that needs the
-    # smallest raise of k to beat it on the whole box, max over the box of u^k - u^f, exact), the F
-    # cheapest fallbacks among the other elements, and the null element
+    # smallest raise of k to beat it on the whole box, max over the box of u^k - u^f, exact), the
+    # ``fallbacks`` cheapest ones among the other elements, and the null element
     sub_menu = (menus.alpha.unsqueeze(2) <= menus.alpha.unsqueeze(3)).all(-1)  # [n, Cm, k, k']: a^k' <= a^k
     sub_menu &= ~torch.eye(K1, dtype=torch.bool)
-    O = 2 + min(F, K1)  # options per candidate
+    O = 2 + min(fallbacks, K1)  # options per candidate
     keys, stats = [], []
     for st in range(0, len(res.boxes), 16384):
         b = res.boxes.take(torch.arange(st, min(st + 16384, len(res.boxes))))
@@ -563,12 +562,12 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any, fallbacks: int = 
         sub = sub_menu[b.bidder[rows], b.menu[rows], ks]  # [P, K+1]: the elements allocating no more than k
         gaps = pair_gaps(b, menus, rows, ks)
         need, fb = torch.where(sub, gaps, math.inf).min(-1, keepdim=True)  # [P, 1]
-        if F:
+        if fallbacks:
             other = ~sub
             other[:, 0] = False
             other[torch.arange(len(ks)), ks] = False
-            more, fb_more = torch.where(other, gaps, math.inf).topk(min(F, K1), dim=-1, largest=False)
-            need, fb = torch.cat([need, more], -1), torch.cat([fb, fb_more], -1)  # [P, 1 + F]
+            more, fb_more = torch.where(other, gaps, math.inf).topk(min(fallbacks, K1), dim=-1, largest=False)
+            need, fb = torch.cat([need, more], -1), torch.cat([fb, fb_more], -1)  # [P, 1 + fallbacks]
         raises = torch.cat([need.clamp(min=0), u_hi[rows, ks].clamp(min=0)[:, None]], -1) + EPS
         left = torch.cat([alpha[rows.unsqueeze(-1), fb], torch.zeros(len(rows), 1, m, dtype=alpha.dtype)], 1)
         q = torch.searchsorted(res.failing, b.cell[rows]) * n + b.bidder[rows]
@@ -621,7 +620,7 @@ def milp_grid(mech: GemNetMechanism, res: GridCheck, cfg: Any, fallbacks: int = 
     result = solve_milp(prob, cfg)
     status = {"kind": "grid exclusion (prices rise)", "status": result.status, "solver": result.solver,
               "objective": result.objective, "failing_cells": len(res.failing), "price_variables": len(xs),
-              "binaries": n_bin, "fallbacks": F, "build_time": build, "solve_time": result.wall_time}
+              "binaries": n_bin, "fallbacks": fallbacks, "build_time": build, "solve_time": result.wall_time}
     if result.optimal:  # the raises the chosen exclusions need, exactly (not up to the solver's tolerance)
         for f, opts in chosen:
             need = max([r for e, r in opts if (e.value() or 0) > 0.5], default=0.0)
