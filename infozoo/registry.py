@@ -22,6 +22,7 @@ Nothing is imported until it is used, so ``import infozoo`` stays light (no torc
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import json
@@ -90,8 +91,15 @@ def get(kind: Kind, name: str) -> Entry:
     try:
         return _ENTRIES[(kind, name)]
     except KeyError:
-        valid = ", ".join(names(kind)) or "(none registered)"
-        raise ValueError(f"unknown {kind} {name!r}; valid {kind} names: {valid}") from None
+        raise unknown_name(kind, name, names(kind)) from None
+
+
+def unknown_name(what: str, name: Any, valid: list[str], extra: str = "") -> ValueError:
+    """The ``ValueError`` for a name that is not one of ``valid``: the closest names first
+    ("did you mean"), then every valid one."""
+    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return ValueError(f"unknown {what} {name!r}; {hint}valid {what} names: {', '.join(valid) or '(none)'}{extra}")
 
 
 def load(kind: Kind, name: str) -> Any:
@@ -139,6 +147,7 @@ def load_setting(spec: Any, domain: str | None = None) -> Any:
 
     With ``domain`` (``"auction"``, ``"data-market"``) a setting of another domain is refused."""
     setting = _load_setting(spec)
+    check_setting_name(setting)
     if domain is not None and setting.domain != domain:
         raise ValueError(f"expected a setting of the {domain} domain, got the {setting.domain} setting "
                          f"{getattr(setting, 'name', '') or spec!r}; valid {domain} settings: "
@@ -162,12 +171,55 @@ def _load_setting(spec: Any) -> Any:
         except json.JSONDecodeError as err:
             raise ValueError(f"setting file {str(path)!r} is not valid JSON: {err}") from None
         return _setting_from_dict(data, str(path))
+    builtin = builtin_setting(str(spec))
+    if builtin is not None:
+        return builtin
+    raise unknown_name("setting", spec, setting_names(), " (or a path to a JSON setting file)")
+
+
+def setting_content(setting: Any) -> dict[str, Any]:
+    """What a setting *is*: its JSON form without the ``name`` (a label, not part of the setting)."""
+    return {k: v for k, v in setting.to_dict().items() if k != "name"}
+
+
+def setting_id(setting: Any) -> str:
+    """A setting's identity: the hash of its canonical JSON content (``setting_content``). The
+    results store, the tables and the checkpoint check compare settings by it, never by name."""
+    from infozoo.core.files import content_hash
+
+    return content_hash(setting_content(setting))
+
+
+def named_setting_id(name: str) -> str:
+    """The content id of the built-in setting called ``name``; '' when no built-in has that name
+    (a benchmark task may name something else, e.g. a Dec-POMDP configuration)."""
+    builtin = builtin_setting(name)
+    return setting_id(builtin) if builtin is not None else ""
+
+
+def setting_label(setting: Any) -> str:
+    """How a setting is shown: its name, or ``custom-<id>`` when it has none."""
+    return getattr(setting, "name", "") or f"custom-{setting_id(setting)[:8]}"
+
+
+def builtin_setting(name: str) -> Any | None:
+    """The built-in setting called ``name`` (any domain), or None."""
     for domain in names("settings"):
         family = load("settings", domain)
-        if spec in family.NAMED_SETTINGS:
-            return family.NAMED_SETTINGS[spec]()
-    raise ValueError(f"unknown setting {spec!r}; valid setting names: {', '.join(setting_names())} "
-                     "(or a path to a JSON setting file)")
+        if name in family.NAMED_SETTINGS:
+            return family.NAMED_SETTINGS[name]()
+    return None
+
+
+def check_setting_name(setting: Any) -> None:
+    """A ``ValueError`` when ``setting`` carries the name of a built-in setting of other content
+    (results and checkpoints would otherwise be filed under the built-in's name)."""
+    name = getattr(setting, "name", "")
+    builtin = builtin_setting(name) if name else None
+    if builtin is not None and setting_id(builtin) != setting_id(setting):
+        raise ValueError(f"setting named {name!r} differs from the built-in setting of that name "
+                         f"(content id {setting_id(setting)} vs {setting_id(builtin)}); rename it or "
+                         "drop its 'name' (settings are identified by content, the name is a label)")
 
 
 def setting_names(domain: str | None = None) -> list[str]:
@@ -195,24 +247,40 @@ def make_mechanism(spec: Any, setting: Any, **kwargs: Any) -> Any:
     if not isinstance(spec, str):
         return spec
     name, sep, path = spec.partition(":")
+    check_mechanism(spec, setting)
     if sep:
-        if (("solver", name)) not in _ENTRIES:
-            raise ValueError(f"unknown trainable mechanism {name!r} in {spec!r}; valid: "
-                             f"{', '.join(names('solver'))}")
         model = load("solver", name).load(path)
         trained = getattr(model, "setting", None)
-        if hasattr(trained, "to_dict") and hasattr(setting, "to_dict") and trained.to_dict() != setting.to_dict():
-            raise ValueError(f"checkpoint {path!r} was trained on setting "
-                             f"{getattr(trained, 'name', None) or trained.to_dict()!r}, not on "
-                             f"{getattr(setting, 'name', None) or setting.to_dict()!r}; use it with its own setting")
+        if hasattr(trained, "to_dict") and hasattr(setting, "to_dict") and setting_id(trained) != setting_id(setting):
+            raise ValueError(f"checkpoint {path!r} was trained on setting {setting_label(trained)!r}, not on "
+                             f"{setting_label(setting)!r} (content ids {setting_id(trained)} and "
+                             f"{setting_id(setting)}); use it with its own setting")
         return model
-    entry = get("mechanism", name)
+    return load_entry_point(get("mechanism", name).entry_point)(setting, **kwargs)
+
+
+def check_mechanism(spec: Any, setting: Any) -> None:
+    """Check a mechanism spec without building it (cheap, so commands run it before any work):
+    a registered name for the setting's domain, or ``SOLVER:DIR`` with an existing ``DIR``."""
+    if not isinstance(spec, str):
+        return
+    name, sep, path = spec.partition(":")
     domain = getattr(setting, "domain", None)
+    if sep:
+        if ("solver", name) not in _ENTRIES:
+            raise unknown_name("trainable mechanism", name, names("solver"), f" (in {spec!r})")
+        if not Path(path).is_dir():
+            raise ValueError(f"checkpoint folder {path!r} (in {spec!r}) does not exist")
+        entry = get("solver", name)
+    else:
+        if ("mechanism", name) not in _ENTRIES:
+            raise unknown_name("mechanism", name, names("mechanism", domain) if domain else names("mechanism"),
+                               " (or SOLVER:CHECKPOINT_DIR for a trained one)")
+        entry = get("mechanism", name)
     if domain is not None and entry.domain and entry.domain != domain:
         valid = ", ".join(names("mechanism", domain))
         raise ValueError(f"mechanism {name!r} is for {entry.domain} settings, not {domain}; "
                          f"valid for {domain}: {valid}")
-    return load_entry_point(entry.entry_point)(setting, **kwargs)
 
 
 # ---- what ships with infozoo ----------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_report_from_store(tmp_path, capsys):
     db = tmp_path / "r.sqlite"
     run_table(TABLE, "quick", Store(db), only=lambda t: t.setting == "additive-2x2-yao" and t.method == "vcg")
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "auction.md").is_file()
+    assert (tmp_path / "out" / "quick" / "auction.md").is_file()
     assert main(["report", "--db", str(tmp_path / "none.sqlite")]) == 2
 
 

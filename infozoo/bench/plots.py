@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from infozoo.bench.runner import group
@@ -27,8 +28,10 @@ def save(fig, path: Path) -> Path:
     return path
 
 
-def revenue_bars(records: list[Record], path: Path, title: str, metric: str = "revenue") -> Path:
-    """Grouped bars: one group per setting, one bar per method (mean over seeds, std as error)."""
+def revenue_bars(records: list[Record], path: Path, title: str, metric: str = "revenue",
+                 label: Callable[[str, list[Record]], str] | None = None) -> Path:
+    """Grouped bars: one group per setting, one bar per method (mean over seeds, std as error);
+    ``label(method, records)`` names a bar (default: the method)."""
     import numpy as np
 
     plt = figure()
@@ -40,7 +43,8 @@ def revenue_bars(records: list[Record], path: Path, title: str, metric: str = "r
         ms = [m for m in methods if (s, m) in g]
         vals = [[r.metrics[metric] for r in g[(s, m)]] for m in ms]
         ax.bar(range(len(ms)), [np.mean(v) for v in vals], yerr=[np.std(v) for v in vals], color="C0")
-        ax.set_xticks(range(len(ms)), ms, rotation=60, ha="right", fontsize=8)
+        names = [label(m, g[(s, m)]) if label else m for m in ms]
+        ax.set_xticks(range(len(ms)), names, rotation=60, ha="right", fontsize=8)
         ax.set_title(s, fontsize=9)
         lo = min(np.mean(v) for v in vals)
         hi = max(np.mean(v) for v in vals)

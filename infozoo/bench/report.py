@@ -41,35 +41,76 @@ def machine_description() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
-def write_report(specs: list[TableSpec], store: Store, out: str | Path,
-                 profile: str | None = None) -> list[Path]:
-    """Write ``<table>.md``, ``<table>_<k>.csv`` and plots for each spec into ``out``; also a
-    combined ``README.md``. Returns the files written."""
-    from infozoo import __version__
+REPORT_TITLE = "# infozoo benchmark results"
+PROFILE_ORDER = ("full", "quick")
 
+
+def check_report_destination(out: str | Path, force: bool = False) -> None:
+    """A ``ValueError`` when writing a report into ``out`` could overwrite files infozoo did not write:
+    ``out`` is a file, or holds a ``README.md`` that is not a report index (unless ``force``), or
+    cannot be written."""
+    from infozoo.core.files import check_writable_dir
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"report folder {str(out)!r} is a file")
+    index = out / "README.md"
+    if index.is_file() and not force:
+        with open(index, errors="replace") as f:
+            head = f.readline().rstrip("\n")
+        if head != REPORT_TITLE:
+            raise ValueError(f"{str(index)!r} is not a report written by infozoo and would be overwritten; "
+                             "pass another --out folder (or --force to overwrite it)")
+    check_writable_dir(out, "report folder")
+
+
+def write_report(specs: list[TableSpec], store: Store, out: str | Path, profile: str | None = None,
+                 force: bool = False) -> list[Path]:
+    """Write every spec's tables into ``out/<profile>/``: ``<table>.md``, ``<table>_<k>.csv`` and its
+    plots, and an index ``out/README.md`` with every table. Returns the files written.
+
+    Profiles are never mixed: without ``profile`` each profile in the store gets its own folder and
+    its own sections of the index (full first). Rows computed on another content of a built-in
+    setting (the name's definition changed since) are left out and counted in a note.
+    """
+    from infozoo import __version__
+    from infozoo.registry import named_setting_id
+
+    check_report_destination(out, force)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    sections = [f"# infozoo benchmark results\n\ninfozoo {__version__}, git {git_revision()}; "
-                f"rendered on {machine_description()} from {store.path}"
-                + (f" (profile {profile})" if profile else "") + ".\n"
+    present = {r.profile for r in store.records()}
+    profiles = [profile] if profile else sorted(present, key=lambda p: (PROFILE_ORDER + (p,)).index(p))
+    sections = [f"{REPORT_TITLE}\n\ninfozoo {__version__}, git {git_revision()}; rendered on "
+                f"{machine_description()} from {store.path}; profiles: {', '.join(profiles) or 'none'} "
+                "(each in its own folder and sections, never averaged together).\n"
                 "Train times and throughput are those of the machine each row ran on.\n"]
-    for spec in specs:
-        records = store.records(spec.name, profile)
-        if not records:
-            continue
-        tables = spec.render(records)
-        md = "".join(to_markdown(t) + "\n" for t in tables)
-        path = out / f"{spec.name}.md"
-        atomic_write_text(path, f"## {spec.name}\n\n{spec.description}\n\n{md}")
-        written.append(path)
-        sections.append(f"## {spec.name}\n\n{spec.description}\n\n{md}")
-        for k, t in enumerate(tables):
-            p = out / f"{spec.name}_{k}.csv"
-            atomic_write_text(p, to_csv(t))
-            written.append(p)
-        if spec.plots is not None:
-            written += spec.plots(records, out)
+    for prof in profiles:
+        folder = out / prof
+        for spec in specs:
+            records = store.records(spec.name, prof)
+            ids = {name: named_setting_id(name) for name in {r.setting for r in records}}
+            current = [r for r in records if r.setting_id in ("", ids[r.setting])]
+            if not current:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            tables = spec.render(current)
+            if len(current) < len(records):
+                tables[0].notes.append(f"{len(records) - len(current)} stored row(s) computed on an earlier "
+                                       "definition of a setting of the same name are not shown")
+            md = "".join(to_markdown(t) + "\n" for t in tables)
+            head = f"## {spec.name} ({prof} profile)\n\n{spec.description}\n\n"
+            path = folder / f"{spec.name}.md"
+            atomic_write_text(path, head + md)
+            written.append(path)
+            sections.append(head + md)
+            for k, t in enumerate(tables):
+                p = folder / f"{spec.name}_{k}.csv"
+                atomic_write_text(p, to_csv(t))
+                written.append(p)
+            if spec.plots is not None:
+                written += spec.plots(current, folder)
     index = out / "README.md"
     atomic_write_text(index, "\n".join(sections))
     written.append(index)

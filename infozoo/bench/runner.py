@@ -5,16 +5,18 @@ A *table* (registered under kind ``table``) is a ``TableSpec``: for a profile (`
 importable in a worker process, returning a dict of metrics) and renders the stored records into
 ``Table``s (and optionally plots). The runner skips tasks whose key is already in the store, runs
 the rest through the executor and writes each result as soon as it arrives, so an interrupted
-sweep resumes where it stopped.
+sweep resumes where it stopped. A task's key identifies its setting by content
+(``infozoo.registry.setting_id``), not by name. Ctrl-C stops the workers quietly; what was written
+stays.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
+import signal
 import statistics
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infozoo.bench.store import Record, Store
+from infozoo.bench.store import Record, Store, task_key
 from infozoo.core.progress import progress
 
 PROFILES = ("quick", "full")
@@ -41,9 +43,15 @@ class Task:
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def setting_id(self) -> str:
+        """The content id of the built-in setting named ``setting`` ('' if it names none)."""
+        from infozoo.registry import named_setting_id
+
+        return named_setting_id(self.setting)
+
+    @property
     def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+        return task_key(asdict(self), self.setting_id)
 
 
 @dataclass
@@ -79,10 +87,10 @@ def execute(run: str, task: Task, threads: int | None = None) -> tuple[dict[str,
     """Run one task (in whatever process this is) and time it."""
     from infozoo.registry import load_entry_point
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    if threads:  # torch's intra-op threads: set now if torch is loaded, else when the task loads it
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     t0 = time.perf_counter()
     metrics = load_entry_point(run)(task)
     return metrics, time.perf_counter() - t0
@@ -140,7 +148,7 @@ def run_table(spec: TableSpec, profile: str, store: Store, executor: str = "loca
             summary.failed.append((task, err))
         else:
             store.put(task.key, task.table, task.setting, task.method, task.seed, task.profile,
-                      task.params, metrics, wall)
+                      task.params, metrics, wall, setting_id=task.setting_id)
             summary.done += 1
         bar.update(1)
         bar.set_postfix_str(f"{task.method} on {task.setting}")
@@ -155,12 +163,25 @@ def run_table(spec: TableSpec, profile: str, store: Store, executor: str = "loca
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
+        try:
             futures = {pool.submit(_safe_execute, spec.run, t, threads): t for t in todo}
             for fut in as_completed(futures):
                 record(futures[fut], *fut.result())
+        except BaseException:  # Ctrl-C, a failed write: stop the workers now, not after their tasks
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            bar.close()
+            raise
+        pool.shutdown()
     bar.close()
     return summary
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_ray(run: str, todo: list[Task], record: Callable[..., None], workers: int,

@@ -1,19 +1,22 @@
 """Checkpoints: tensors in ``weights.safetensors``, everything else in ``config.json`` (and any
 extra JSON documents, e.g. a certificate). No pickle is ever written or loaded.
 
-A checkpoint folder is written to a temporary sibling and renamed into place, so an existing
-checkpoint is never left half-overwritten.
+A checkpoint folder is written to a temporary sibling and moved into place, so an existing
+checkpoint is never left half-overwritten, and nothing but a checkpoint of the same kind is ever
+replaced (``check_destination``): a folder with other files, or a checkpoint of another solver, is
+refused before anything is moved.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from infozoo.core.files import atomic_write_json
+from infozoo.core.files import atomic_write_json, check_writable_dir, replace_dir
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
@@ -21,6 +24,50 @@ CONFIG = "config.json"
 
 class CheckpointError(ValueError):
     """A checkpoint folder is missing, incomplete or corrupted."""
+
+
+def check_destination(directory: str | Path, kind: str, replace: bool = True) -> str:
+    """Where a ``kind`` checkpoint may be written, or a ``CheckpointError`` saying why not.
+
+    Returns ``"new"`` (``directory`` does not exist), ``"empty"`` (an empty folder) or
+    ``"replace"`` (a ``kind`` checkpoint: only with ``replace``). Refused always: a file, a folder
+    with anything but a checkpoint's files (``weights.safetensors`` and JSON documents), a
+    checkpoint of another kind, and replacing the working directory or a folder holding it.
+    """
+    directory = Path(os.path.abspath(directory))
+    where = str(directory)
+    if directory.is_file():
+        raise CheckpointError(f"output {where!r} is a file, not a checkpoint folder")
+    if not directory.exists():
+        check_writable_dir(directory, "output folder")
+        return "new"
+    if not directory.is_dir():
+        raise CheckpointError(f"output {where!r} is not a folder")
+    entries = sorted(p.name for p in directory.iterdir())
+    check_writable_dir(directory.parent if entries else directory, "output folder")
+    if not entries:
+        return "empty"
+    foreign = [e for e in entries if not (e == WEIGHTS or e.endswith(".json")) or (directory / e).is_dir()]
+    if foreign or CONFIG not in entries:
+        shown = ", ".join((foreign or entries)[:5]) + (", ..." if len(foreign or entries) > 5 else "")
+        raise CheckpointError(f"output folder {where!r} is not empty and is not an infozoo checkpoint "
+                              f"(it holds {shown}); nothing was written: choose a new or empty folder")
+    try:
+        found = json.loads((directory / CONFIG).read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found != kind:
+        what = f"a {found!r} checkpoint" if found else f"an unreadable {CONFIG}"
+        raise CheckpointError(f"output folder {where!r} holds {what}, not a {kind!r} one; "
+                              "nothing was written: choose a new or empty folder")
+    if not replace:
+        raise CheckpointError(f"output folder {where!r} already holds a {kind!r} checkpoint; pass --force to "
+                              "replace it (the new one is written beside it and swapped in atomically)")
+    cwd = Path.cwd().resolve()
+    if cwd == directory.resolve() or directory.resolve() in cwd.parents:
+        raise CheckpointError(f"cannot replace {where!r}: it is (or holds) the working directory; "
+                              "run from another folder")
+    return "replace"
 
 
 def save_checkpoint(
@@ -33,12 +80,16 @@ def save_checkpoint(
 
     ``config`` must contain ``"kind"`` (the registered solver name) so that ``load`` can check it
     is reading the right thing. ``extra_json`` maps file names (``certificate.json``) to documents.
+    An existing checkpoint of the same kind is replaced (swapped atomically); anything else at
+    ``directory`` is refused (``check_destination``), and the new checkpoint is then kept in a
+    temporary sibling folder that the error names, so no work is lost either.
     """
     from safetensors.torch import save_file
 
     if "kind" not in config:
         raise ValueError("checkpoint config needs a 'kind' entry (the solver name)")
-    directory = Path(directory)
+    directory = Path(os.path.abspath(directory))
+    check_destination(directory, config["kind"])
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
     try:
@@ -46,17 +97,14 @@ def save_checkpoint(
         atomic_write_json(tmp / CONFIG, config)
         for name, doc in (extra_json or {}).items():
             atomic_write_json(tmp / name, doc)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    try:
+        check_destination(directory, config["kind"])  # again: the folder may have changed meanwhile
+        replace_dir(tmp, directory)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err} (the new checkpoint is kept in {str(tmp)!r})") from None
     return directory
 
 

@@ -37,3 +37,10 @@ def set_threads(n: int | None) -> None:
     """Set torch's intra-op threads (None leaves torch's default)."""
     if n:
         torch.set_num_threads(n)
+
+
+def exact_rows(x: torch.Tensor) -> torch.Tensor:
+    """Probability rows (last dim) in float64 summing to 1 to float64 precision: a float32 softmax
+    cast to float64 is only stochastic to about 1e-7, and environments check rows to 1e-9."""
+    x = x.double().clamp_min(0)
+    return x / x.sum(-1, keepdim=True)

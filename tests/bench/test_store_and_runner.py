@@ -47,7 +47,7 @@ def test_report_renders_markdown_csv_and_plot(tmp_path):
     files = write_report([TABLE], store, tmp_path / "out")
     names = {f.name for f in files}
     assert {"auction.md", "auction_0.csv", "auction_revenue.png", "README.md"} <= names
-    md = (tmp_path / "out" / "auction.md").read_text()
+    md = (tmp_path / "out" / "quick" / "auction.md").read_text()
     assert "10.7500" in md and "exact: every misreport" in md
 
 
@@ -104,7 +104,7 @@ def test_report_draws_the_menu_picture_from_a_stored_checkpoint(tmp_path):
     files = {f.name for f in write_report([TABLE], store, tmp_path / "out")}
     assert "rochetnet_menus_additive-1x2-uniform.png" in files
     assert not any(name.startswith("gemnet_menus") for name in files)
-    assert "| 1.5 |" in (tmp_path / "out" / "auction.md").read_text()  # the transform-time column
+    assert "| 1.5 |" in (tmp_path / "out" / "quick" / "auction.md").read_text()  # the transform-time column
 
 
 def test_auction_sweep_starts_the_costliest_tasks_first():

@@ -103,13 +103,24 @@ def run(task: Task) -> dict[str, Any]:
     return {**metrics, "train_time": train_time, **extra}
 
 
+def uncertified(recs: list[Record]) -> int:
+    """How many of a cell's seeds lack a feasibility certificate, among methods that certify (GemNet)."""
+    flags = [r.metrics.get("certified") for r in recs]
+    return sum(f is not True for f in flags) if any(f is not None for f in flags) else 0
+
+
 def _sp(recs: list[Record]) -> str:
-    m = recs[0].metrics
-    if m.get("certified") is False:
-        return "uncertified"
-    if m.get("certified") is True:
-        return "certified"
-    return "by construction" if m.get("strategyproof_by_construction") else "approx."
+    """The SP column over every seed of a cell: one uncertified seed makes the cell uncertified."""
+    if any(r.metrics.get("certified") is not None for r in recs):
+        bad = uncertified(recs)
+        return f"uncertified ({bad} of {len(recs)} seeds)" if bad else "certified"
+    return "by construction" if all(r.metrics.get("strategyproof_by_construction") for r in recs) else "approx."
+
+
+def _revenue_cell(recs: list[Record]) -> str:
+    bad = uncertified(recs)
+    mark = f" (uncertified: {bad} of {len(recs)} seeds)" if bad else ""
+    return mean_std(r.metrics["revenue"] for r in recs) + mark
 
 
 def render(records: list[Record]) -> list[Table]:
@@ -120,12 +131,14 @@ def render(records: list[Record]) -> list[Table]:
     methods += [r.method for r in records if r.method not in methods]
     settings = [s for p in ("full", "quick") for s in SETTINGS[p]]
     settings = [s for s in dict.fromkeys(settings) if any(r.setting == s for r in records)]
-    revenue = pivot(records, lambda rs: mean_std(r.metrics["revenue"] for r in rs),
-                    "Revenue (mean ± std over seeds)", rows=list(dict.fromkeys(methods)), cols=settings)
+    revenue = pivot(records, _revenue_cell, "Revenue (mean ± std over seeds)", rows=list(dict.fromkeys(methods)),
+                    cols=settings)
     budgets = sorted({r.metrics.get("regret_budget", "") for r in records})
     revenue.notes = [f"test profiles per cell: {sorted({r.metrics['n'] for r in records})}; "
                      "discrete settings are enumerated exactly",
-                     "regret budgets: " + "; ".join(budgets)]
+                     "regret budgets: " + "; ".join(budgets),
+                     "a cell marked 'uncertified' has a seed whose GemNet feasibility certificate did not hold; "
+                     "its mean includes that seed"]
     skipped = [s for s in settings if (st := load_setting(s)).bidders > 1 and not certifiable(st)]
     if skipped:
         revenue.notes.append(f"gemnet is not run on {', '.join(skipped)}: its certificate (continuous menus, "
@@ -151,7 +164,8 @@ def plots(records: list[Record], out: Path) -> list[Path]:
     transform, drawn from the first seed's checkpoint when it is still on disk."""
     from infozoo.bench.plots import revenue_bars
 
-    paths = [revenue_bars(records, out / "auction_revenue.png", "Auction revenue by setting")]
+    paths = [revenue_bars(records, out / "auction_revenue.png", "Auction revenue by setting",
+                          label=lambda method, rs: method + (" (uncertified)" if uncertified(rs) else ""))]
     for method, setting in MENU_PICTURES.items():
         found = sorted((r for r in records if r.method == method and r.setting == setting), key=lambda r: r.seed)
         ckpt = Path(found[0].metrics.get("checkpoint", "")) if found else None

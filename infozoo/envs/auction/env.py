@@ -10,8 +10,9 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
+from infozoo.envs.auction.mechanism import check_outcome
 from infozoo.envs.auction.settings import AuctionSetting
-from infozoo.envs.common import check_render_mode, check_step, emit
+from infozoo.envs.common import box_action, check_render_mode, check_step, emit
 
 
 class AuctionEnv(ParallelEnv):
@@ -30,14 +31,20 @@ class AuctionEnv(ParallelEnv):
 
     ## Observation
 
-    Bidder i observes its own valuation v_i: ``Box(low_i, high_i, (m,), float32)`` with the value
-    support of the setting.
+    Bidder i observes its own valuation v_i: ``Box(low_i, high_i, (m,), float64)`` with the value
+    support of the setting. Spaces are float64 so that a truthful bid is exact: on a discrete
+    support such as {0.1, 0.3} a float32 value would round above the support and be clipped.
 
     ## Action
 
-    A bid vector b_i: ``Box(low_i, high_i, (m,), float32)``. Bids outside the support are clipped
-    into it and flagged in ``infos[agent]["clipped"]``; NaN or infinite bids raise ``ValueError``
-    naming the bidder, and so does a bid of the wrong shape.
+    A bid vector b_i: ``Box(low_i, high_i, (m,), float64)``. Bids outside the support are clipped
+    into it and flagged in ``infos[agent]["clipped"]``; NaN or infinite bids, a bid of the wrong
+    shape and anything but numbers (a string, say) raise ``ValueError`` naming the bidder.
+
+    What the mechanism returns is checked before it is used (``check_outcome``): an allocation of
+    exactly [1, n, m] and payments [1, n], finite, probabilities in [0, 1] and feasible (each item
+    allocated at most once; unit-demand bidders at most one item), within 1e-9 (1e-6 for float32
+    outcomes); otherwise ``ValueError``.
 
     ## Rewards
 
@@ -66,7 +73,7 @@ class AuctionEnv(ParallelEnv):
 
     ## Version History
 
-    - v0: initial release.
+    - v0: initial release (float64 spaces; mechanism outcomes checked).
     """
 
     BLOCK = 256  # valuation profiles drawn per call of the generator
@@ -87,11 +94,9 @@ class AuctionEnv(ParallelEnv):
         self.agents: list[str] = []
         self._low = self.setting.low().numpy()
         self._high = self.setting.high().numpy()
-        self._obs_spaces = {a: spaces.Box(self._low[i].astype(np.float32), self._high[i].astype(np.float32),
-                                          (m,), np.float32)
+        self._obs_spaces = {a: spaces.Box(self._low[i], self._high[i], (m,), np.float64)
                             for i, a in enumerate(self.possible_agents)}
-        self.state_space = spaces.Box(self._low.flatten().astype(np.float32),
-                                      self._high.flatten().astype(np.float32), (n * m,), np.float32)
+        self.state_space = spaces.Box(self._low.flatten(), self._high.flatten(), (n * m,), np.float64)
         self._generator = torch_generator(None)
         self._buffer = np.empty((0, n, m))
         self._values = np.zeros((n, m))
@@ -112,7 +117,7 @@ class AuctionEnv(ParallelEnv):
         self._values, self._buffer = self._buffer[0], self._buffer[1:]
         self.agents = list(self.possible_agents)
         self._last = None
-        obs = {a: self._values[i].astype(np.float32) for i, a in enumerate(self.agents)}
+        obs = {a: self._values[i].copy() for i, a in enumerate(self.agents)}
         return obs, {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -120,22 +125,19 @@ class AuctionEnv(ParallelEnv):
         n, m = self.setting.shape
         bids = np.empty((n, m))
         for i, a in enumerate(self.agents):
-            b = np.asarray(actions[a], dtype=np.float64)
-            if b.shape != (m,):
-                raise ValueError(f"action of {a} must be a bid vector of shape ({m},), got {b.shape}")
-            if not np.all(np.isfinite(b)):
-                raise ValueError(f"bid of {a} is NaN or infinite: {b.tolist()}")
-            bids[i] = b
+            bids[i] = box_action(a, actions[a], (m,), "bid", f"a bid vector of shape ({m},) of finite numbers")
         clipped_bids = np.clip(bids, self._low, self._high)
         clipped = np.any(clipped_bids != bids, axis=1)
         with torch.no_grad():
             out = self.mechanism(torch.from_numpy(clipped_bids).unsqueeze(0))
+        name = getattr(self.mechanism, "name", type(self.mechanism).__name__)
+        check_outcome(out, 1, n, m, self.setting.unit_demand, who=f"mechanism {name!r}")
         alloc = out.allocation[0].double().numpy()
         pay = out.payment[0].double().numpy()
         u = (self._values * alloc).sum(-1) - pay  # u_i = <v_i, x_i> - p_i
         revenue = float(pay.sum())
         agents = self.agents
-        obs = {a: self._values[i].astype(np.float32) for i, a in enumerate(agents)}
+        obs = {a: self._values[i].copy() for i, a in enumerate(agents)}
         rewards = {a: float(u[i]) for i, a in enumerate(agents)}
         terms = {a: True for a in agents}
         truncs = {a: False for a in agents}
@@ -147,7 +149,7 @@ class AuctionEnv(ParallelEnv):
         return obs, rewards, terms, truncs, infos
 
     def state(self) -> np.ndarray:
-        return self._values.flatten().astype(np.float32)
+        return self._values.flatten().copy()
 
     def render(self) -> str | None:
         if self.render_mode is None:

@@ -18,7 +18,7 @@ is the standard linear extension used by RegretNet and RochetNet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -79,3 +79,50 @@ def check_bids(bids: torch.Tensor, bidders: int, items: int) -> torch.Tensor:
         i = int(bad.any(dim=2).any(dim=0).nonzero()[0])
         raise ValueError(f"bid of bidder_{i} is NaN or infinite")
     return bids
+
+
+def outcome_tolerance(dtype: torch.dtype) -> float:
+    """How far an outcome may stray from [0, 1] and from feasibility: 1e-9 for float64 outcomes, 1e-6
+    for lower precisions (a float32 sum of a few probabilities is only exact to about 1e-7)."""
+    return 1e-9 if dtype == torch.float64 else 1e-6
+
+
+def check_outcome(outcome: Any, batch: int, bidders: int, items: int, unit_demand: bool | None = None,
+                  who: str = "the mechanism") -> Outcome:
+    """Validate what a mechanism returned for ``batch`` bid profiles, before anyone uses it.
+
+    Refused with a ``ValueError`` naming the bidder (and item) concerned: anything but an ``Outcome``;
+    an allocation not exactly [batch, n, m] or a payment not exactly [batch, n] (no broadcasting);
+    NaN or infinite entries; allocation probabilities outside [0, 1]; and, when ``unit_demand`` is
+    given, over-allocation: sum_i x_ij > 1 (or, unit-demand, sum_j x_ij > 1). Tolerance:
+    ``outcome_tolerance``.
+    """
+    if not isinstance(outcome, Outcome):
+        raise ValueError(f"{who} returned {type(outcome).__name__}; expected an Outcome(allocation, payment)")
+    a, p = outcome.allocation, outcome.payment
+    if tuple(a.shape) != (batch, bidders, items) or tuple(p.shape) != (batch, bidders):
+        raise ValueError(f"{who} returned allocation {tuple(a.shape)} and payment {tuple(p.shape)}; expected "
+                         f"allocation [{batch}, {bidders}, {items}] (profiles x bidders x items) and payment "
+                         f"[{batch}, {bidders}]")
+    for what, x in (("allocation", a), ("payment", p)):
+        bad = ~torch.isfinite(x)
+        if bad.any():
+            b, i = bad.nonzero()[0].tolist()[:2]
+            raise ValueError(f"{who} returned a NaN or infinite {what} for bidder_{i} (profile {b})")
+    tol = outcome_tolerance(a.dtype)
+    bad = (a < -tol) | (a > 1 + tol)
+    if bad.any():
+        b, i, j = bad.nonzero()[0].tolist()
+        raise ValueError(f"{who} allocated item {j} to bidder_{i} with probability {float(a[b, i, j]):.6g} "
+                         f"(profile {b}); allocations are probabilities in [0, 1]")
+    if unit_demand is not None:
+        load = a.sum(dim=1)  # [B, m]
+        if (load > 1 + tol).any():
+            b, j = (load > 1 + tol).nonzero()[0].tolist()
+            raise ValueError(f"{who} over-allocated item {j}: bidders get {float(load[b, j]):.6g} of it in "
+                             f"total (profile {b}); feasible allocations have sum_i x_ij <= 1")
+        if unit_demand and (a.sum(dim=2) > 1 + tol).any():
+            b, i = (a.sum(dim=2) > 1 + tol).nonzero()[0].tolist()
+            raise ValueError(f"{who} gave the unit-demand bidder_{i} {float(a[b, i].sum()):.6g} items in total "
+                             f"(profile {b}); feasible allocations have sum_j x_ij <= 1")
+    return outcome

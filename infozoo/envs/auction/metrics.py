@@ -21,7 +21,7 @@ import torch
 
 from infozoo.core.progress import progress
 from infozoo.core.seeding import torch_generator
-from infozoo.envs.auction.mechanism import Outcome, over_allocation, utility
+from infozoo.envs.auction.mechanism import Outcome, check_outcome, over_allocation, utility
 from infozoo.envs.auction.settings import AuctionSetting
 
 EXACT_PROFILE_LIMIT = 200_000  # enumerate discrete profile spaces up to this size
@@ -57,9 +57,14 @@ def ir_violation(values: torch.Tensor, outcome: Outcome) -> torch.Tensor:
 
 
 def run_chunked(mechanism: Any, bids: torch.Tensor, chunk: int = 100_000) -> Outcome:
-    """Evaluate ``mechanism`` on a large batch in chunks, without gradients."""
+    """Evaluate ``mechanism`` on a large batch in chunks, without gradients. Every chunk's outcome is
+    checked (``check_outcome``: exact shapes, finite, probabilities in [0, 1]) before it is used;
+    over-allocation is measured by ``evaluate``, not refused, so an infeasible learned mechanism is
+    reported as such."""
+    _, n, m = bids.shape
     with torch.no_grad():
-        parts = [mechanism(bids[s:s + chunk]) for s in range(0, bids.shape[0], chunk)]
+        parts = [check_outcome(mechanism(bids[s:s + chunk]), min(chunk, bids.shape[0] - s), n, m)
+                 for s in range(0, bids.shape[0], chunk)]
     return Outcome(torch.cat([p.allocation.to(bids.dtype) for p in parts]),
                    torch.cat([p.payment.to(bids.dtype) for p in parts]))
 
@@ -166,8 +171,10 @@ def evaluate(setting: AuctionSetting, mechanism: Any, n: int = 100_000, seed: in
     difference on the same profiles, ``revenue_minus_baseline`` and its standard error, which is
     much smaller than either revenue's when the two mechanisms are close.
     """
-    from infozoo.registry import make_mechanism
+    from infozoo.registry import check_mechanism, make_mechanism, setting_id, setting_label
 
+    if baseline is not None:
+        check_mechanism(baseline, setting)  # before any work
     mechanism = make_mechanism(mechanism, setting)
     g = torch_generator(seed)
     weights = None
@@ -187,8 +194,6 @@ def evaluate(setting: AuctionSetting, mechanism: Any, n: int = 100_000, seed: in
     else:
         values = setting.sample(n, g)
     out = run_chunked(mechanism, values)
-    if not (torch.isfinite(out.payment).all() and torch.isfinite(out.allocation).all()):
-        raise ValueError("mechanism returned non-finite allocations or payments")
     rev, wel = revenue(out), welfare(values, out)
     irv, ovr = ir_violation(values, out), over_allocation(out.allocation, setting.unit_demand)
 
@@ -237,7 +242,8 @@ def evaluate(setting: AuctionSetting, mechanism: Any, n: int = 100_000, seed: in
         "exact": bool(exact),
         "strategyproof_by_construction": bool(getattr(mechanism, "strategyproof", False)),
         "certified": getattr(mechanism, "certified", None),
-        "setting": setting.name or setting.to_dict(),
+        "setting": setting_label(setting),
+        "setting_id": setting_id(setting),
         "seed": seed,
     }
 

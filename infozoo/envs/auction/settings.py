@@ -9,6 +9,9 @@ Value distributions:
   number for every bidder and item.
 - ``discrete``: v_ij i.i.d. over ``support`` with ``probs`` (e.g. Yao's {3, 7} setting).
 
+Values are non-negative (v_ij >= 0): every mechanism here (VCG, Myerson, menus) assumes a bidder
+can always walk away with utility 0, so negative supports are refused, as in data markets.
+
 JSON form (the CLI accepts a file path wherever it accepts a setting name)::
 
     {"domain": "auction", "bidders": 1, "items": 2, "valuation": "additive",
@@ -81,6 +84,10 @@ class AuctionSetting:
                                      f"{self.items} table (bidders x items)")
                 if not all(math.isfinite(x) for r in table for x in r):
                     raise ValueError(f"uniform '{key}' must be finite numbers")
+            neg = [(i, j) for i in range(self.bidders) for j in range(self.items) if self.values.low[i][j] < 0]
+            if neg:
+                raise ValueError(f"uniform values must be non-negative (low >= 0); low is "
+                                 f"{self.values.low[neg[0][0]][neg[0][1]]} at (bidder, item) {neg[0]}")
             bad = [(i, j) for i in range(self.bidders) for j in range(self.items)
                    if not self.values.low[i][j] < self.values.high[i][j]]
             if bad:
@@ -93,7 +100,9 @@ class AuctionSetting:
                 raise ValueError("discrete 'support' must be strictly increasing")
             if any(not math.isfinite(x) for x in s):
                 raise ValueError("discrete 'support' must be finite numbers")
-            if any(q < 0 for q in p) or abs(sum(p) - 1) > 1e-9:
+            if s[0] < 0:
+                raise ValueError(f"discrete 'support' must be non-negative values, got {s[0]}")
+            if not all(math.isfinite(q) and q >= 0 for q in p) or not abs(sum(p) - 1) <= 1e-9:
                 raise ValueError(f"discrete 'probs' must be non-negative and sum to 1 (sum {sum(p)})")
         else:
             raise ValueError(f"values must be uniform or discrete; valid kinds: {', '.join(VALUE_KINDS)}")

@@ -10,7 +10,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
-from infozoo.envs.common import check_render_mode, check_step, emit
+from infozoo.envs.common import box_action, check_render_mode, check_step, discrete_action, emit
+from infozoo.envs.data_market.experiments import check_experiment
 from infozoo.envs.data_market.metrics import gains
 from infozoo.envs.data_market.settings import DataMarketSetting
 
@@ -52,8 +53,13 @@ class DataMarketEnv(ParallelEnv):
     ``Dict({"report": Box(type box), "action": Discrete(S)})``: the report is used in the report
     phase, the action in the act phase; the other entry is ignored. Reports outside the type space
     are projected into it (prior vectors onto the simplex, values into their support) and flagged
-    in ``infos[agent]["clipped"]``; NaN or infinite reports, or a report of the wrong shape,
-    raise ``ValueError`` naming the buyer.
+    in ``infos[agent]["clipped"]``; NaN or infinite reports, a report of the wrong shape or not made
+    of numbers, and an action that is not an integer in 0..S-1 (1.7 and "1" are refused, not
+    rounded) raise ``ValueError`` naming the buyer.
+
+    The mechanism's outcome is checked before it is used: experiments [1, n, k, S] must be
+    row-stochastic within 1e-9 (never renormalised) and payments [1, n] finite; otherwise
+    ``ValueError``.
 
     ## Rewards
 
@@ -169,13 +175,34 @@ class DataMarketEnv(ParallelEnv):
         reports = np.empty((n, d))
         for i, a in enumerate(self.possible_agents):
             act = actions[a]
-            r = np.asarray(act["report"] if isinstance(act, dict) else act, dtype=np.float64)
-            if r.shape != (d,):
-                raise ValueError(f"report of {a} must have shape ({d},), got {r.shape}")
-            if not np.all(np.isfinite(r)):
-                raise ValueError(f"report of {a} is NaN or infinite: {r.tolist()}")
-            reports[i] = r
+            reports[i] = box_action(a, _entry(a, act, "report"), (d,), "report",
+                                    f"a type vector of shape ({d},) of finite numbers")
         return reports
+
+    def _check_outcome(self, out: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The experiments [n, k, S] and payments [n] of one outcome, or a ``ValueError``."""
+        s = self.setting
+        n, k = s.buyers, s.states
+        mech = getattr(self.mechanism, "name", type(self.mechanism).__name__)
+        exp, pay = getattr(out, "experiment", None), getattr(out, "payment", None)
+        if not isinstance(exp, torch.Tensor) or not isinstance(pay, torch.Tensor):
+            raise ValueError(f"mechanism {mech!r} returned {type(out).__name__}; expected a SchemeOutcome")
+        if tuple(exp.shape) != (1, n, k, s.signals) or tuple(pay.shape) != (1, n):
+            raise ValueError(f"mechanism {mech!r} returned experiments {tuple(exp.shape)} and payments "
+                             f"{tuple(pay.shape)}; expected [1, {n}, {k}, {s.signals}] and [1, {n}]")
+        if not torch.isfinite(pay).all():
+            i = int((~torch.isfinite(pay[0])).nonzero()[0])
+            raise ValueError(f"mechanism {mech!r} returned a NaN or infinite price for buyer_{i}")
+        e = exp[0].double()
+        for i in range(n):
+            try:
+                check_experiment(e[i], k, s.signals, tol=1e-9)
+            except ValueError as err:
+                dev = max(float((e[i].sum(-1) - 1).abs().max()), float((-e[i]).max()))
+                raise ValueError(f"mechanism {mech!r}, experiment of buyer_{i}: {err} (off by {dev:.3g}; "
+                                 "rows must be probability vectors within 1e-9)") from None
+        e = e.clamp_min(0)  # within 1e-9 of row-stochastic: make it exact for sampling
+        return (e / e.sum(-1, keepdim=True)).numpy(), pay[0].double().numpy()
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         check_step(self.agents, actions)
@@ -188,9 +215,7 @@ class DataMarketEnv(ParallelEnv):
             self._clipped = np.any(np.abs(rep[0].numpy() - raw) > 1e-12, axis=1)
             with torch.no_grad():
                 out = self.mechanism(rep)
-            self._exp = out.experiment[0].double().numpy().clip(0, None)
-            self._exp = self._exp / self._exp.sum(-1, keepdims=True)
-            self._pay = out.payment[0].double().numpy()
+            self._exp, self._pay = self._check_outcome(out)
             prior = self._types[0, :k] if not s.multi else np.asarray(s.common_prior)
             self._w = int(self._np_rng.choice(k, p=prior / prior.sum()))
             self._signals = np.array([self._np_rng.choice(k, p=self._exp[i, self._w]) for i in range(n)])
@@ -202,13 +227,7 @@ class DataMarketEnv(ParallelEnv):
         acts = np.empty(n, dtype=np.int64)
         for i, a in enumerate(agents):
             act = actions[a]
-            x = act["action"] if isinstance(act, dict) else act
-            if not np.isscalar(x) and np.asarray(x).shape != ():
-                raise ValueError(f"action of {a} must be one integer in 0..{k - 1}")
-            x = int(x)
-            if not 0 <= x < k:
-                raise ValueError(f"action of {a} must be in 0..{k - 1}, got {x}")
-            acts[i] = x
+            acts[i] = discrete_action(a, _entry(a, act, "action"), k)
         match = (acts == self._w).astype(np.float64)
         types_t = torch.from_numpy(self._types).unsqueeze(0)
         if s.multi:
@@ -262,3 +281,12 @@ class DataMarketEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+def _entry(agent: str, action: Any, key: str) -> Any:
+    """``action[key]`` of a Dict action (a bare value stands for the entry itself)."""
+    if not isinstance(action, dict):
+        return action
+    if key not in action:
+        raise ValueError(f"action of {agent} has no {key!r} entry; expected {{'report': ..., 'action': ...}}")
+    return action[key]

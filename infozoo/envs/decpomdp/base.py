@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from infozoo.envs.common import check_render_mode, check_step, emit
+from infozoo.envs.common import box_action, check_render_mode, check_step, discrete_action, emit
 
 
 @dataclass(frozen=True)
@@ -134,17 +134,12 @@ class DecPOMDPEnv(ParallelEnv):
         if info.action_kind == "discrete":
             act = np.empty((1, info.n_agents), dtype=np.int64)
             for i, a in enumerate(self.agents):
-                x = int(actions[a])
-                if not 0 <= x < info.action_dim:
-                    raise ValueError(f"action of {a} must be an integer in [0, {info.action_dim}), got {x}")
-                act[0, i] = x
+                act[0, i] = discrete_action(a, actions[a], info.action_dim)
         else:
             act = np.empty((1, info.n_agents, info.action_dim))
             for i, a in enumerate(self.agents):
-                x = np.asarray(actions[a], dtype=np.float64)
-                if x.shape != (info.action_dim,) or not np.all(np.isfinite(x)):
-                    raise ValueError(f"action of {a} must be a finite vector of shape ({info.action_dim},)")
-                act[0, i] = x
+                act[0, i] = box_action(a, actions[a], (info.action_dim,),
+                                       form=f"a finite vector of shape ({info.action_dim},)")
         self._internal, obs, rewards = self.model.step(self._internal, act, self._rng)
         self._t += 1
         self._last_rewards = rewards[0]

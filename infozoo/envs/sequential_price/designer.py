@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from infozoo.core.seeding import torch_generator
-from infozoo.envs.common import check_render_mode, emit
+from infozoo.envs.common import box_action, check_render_mode, emit
 from infozoo.envs.sequential_price.rules import History, check_setting, choose, observation_size, prices_from_action
 
 
@@ -94,9 +94,8 @@ class SequentialPriceDesignerEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.t >= self.n:
             raise RuntimeError("step() called on a finished episode; call reset() first")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (self.m,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be {self.m} finite price fractions in [-1, 1], got {a.tolist()}")
+        a = box_action("the designer", action, (self.m,),
+                       form=f"{self.m} finite price fractions in [-1, 1] (shape ({self.m},))")
         t = self.t
         p = prices_from_action(a, self.high[t])[None]
         buy = choose(self._values[t][None], p, self.remaining, self.setting.unit_demand)

@@ -9,7 +9,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from infozoo.core.seeding import torch_generator
-from infozoo.envs.common import check_render_mode, emit
+from infozoo.envs.common import binary_action, box_action, check_render_mode, emit
 from infozoo.envs.sequential_price.rules import History, check_setting, observation_size, prices_from_action
 
 
@@ -41,9 +41,14 @@ class SequentialPriceEnv(ParallelEnv):
 
     ## Action
 
-    - ``designer``: ``Box(-1, 1, (m,))`` price fractions, p_tj = (a_j + 1)/2 * high_tj.
+    - ``designer``: ``Box(-1, 1, (m,))`` price fractions, p_tj = (a_j + 1)/2 * high_tj (fractions
+      outside [-1, 1] are clipped, as Gaussian policies produce them).
     - ``bidder_i``: ``MultiBinary(m)``: the items it buys (sold items are ignored; a unit-demand
       bidder that asks for several items gets the one with the largest v_ij - p_ij).
+
+    The acting agent's action is checked, never coerced: the designer's must be m finite numbers,
+    a bidder's m zeros/ones (NaN, 7 or -3 are refused, not read as "buy" or "do not buy"); anything
+    else raises ``ValueError`` naming the agent. The other agents' actions are ignored.
 
     ## Rewards
 
@@ -151,17 +156,14 @@ class SequentialPriceEnv(ParallelEnv):
         if self.step_count % 2 == 0:  # the designer posts prices for bidder t
             if "designer" not in actions:
                 raise ValueError("missing action for designer (the price fractions for the visited bidder)")
-            act = np.asarray(actions["designer"], dtype=np.float64).reshape(-1)
-            if act.shape != (m,) or not np.all(np.isfinite(act)):
-                raise ValueError(f"designer action must be {m} finite price fractions in [-1, 1], got {act.tolist()}")
+            act = box_action("designer", actions["designer"], (m,),
+                             form=f"{m} finite price fractions in [-1, 1] (shape ({m},))")
             self.offer = prices_from_action(act, self.high[t]) * self.history.remaining[0]
         else:  # bidder t buys
             agent = self.bidders[t]
             if agent not in actions:
                 raise ValueError(f"missing action for {agent} (the items it buys, {m} zeros/ones)")
-            want = np.asarray(actions[agent]).reshape(-1)
-            if want.shape != (m,):
-                raise ValueError(f"action of {agent} must be {m} zeros/ones (items to buy), got {want.tolist()}")
+            want = binary_action(agent, actions[agent], m)
             buy = (want > 0.5) & (self.history.remaining[0] > 0.5)
             if self.setting.unit_demand and buy.sum() > 1:
                 surplus = np.where(buy, self._values[t] - self.offer, -np.inf)

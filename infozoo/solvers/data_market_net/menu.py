@@ -32,7 +32,7 @@ import torch
 
 from infozoo.core.progress import progress
 from infozoo.core.seeding import torch_generator
-from infozoo.core.torch_utils import soft_argmax
+from infozoo.core.torch_utils import exact_rows, soft_argmax
 from infozoo.envs.data_market.experiments import value
 from infozoo.envs.data_market.settings import DataMarketSetting
 from infozoo.envs.data_market.theory import Menu
@@ -72,7 +72,7 @@ class MenuNet(torch.nn.Module):
 
     def menu(self, payoff: torch.Tensor, r: int) -> Menu:
         with torch.no_grad():
-            return Menu(self.experiments()[r].double(), self.prices[r].detach().double(), payoff.double(),
+            return Menu(exact_rows(self.experiments()[r]), self.prices[r].detach().double(), payoff.double(),
                         "data-market-net (menu)")
 
 

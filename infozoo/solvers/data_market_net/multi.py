@@ -36,7 +36,7 @@ import torch
 from infozoo.core.lagrangian import AugmentedLagrangian
 from infozoo.core.progress import progress
 from infozoo.core.seeding import torch_generator
-from infozoo.core.torch_utils import mlp
+from infozoo.core.torch_utils import exact_rows, mlp
 from infozoo.envs.data_market.experiments import SchemeOutcome, expected_payoff, make_obedient
 from infozoo.envs.data_market.metrics import interim_obedience, interim_utility, misreport_utility, utilities
 from infozoo.envs.data_market.settings import DataMarketSetting
@@ -84,7 +84,7 @@ class MultiMechanism:
         pay = frac * surplus.clamp_min(0)
         if self.relabel and s.incentive == "ex-post":  # signals := the buyer's best response (same value)
             exp = make_obedient(prior, exp, torch.eye(s.states, dtype=exp.dtype))
-        return SchemeOutcome(exp.to(reports.dtype), pay.to(reports.dtype))
+        return SchemeOutcome(exact_rows(exp).to(reports.dtype), pay.to(reports.dtype))
 
 
 def _misreports(setting: DataMarketSetting, v: torch.Tensor, i: int, count: int, local: int,

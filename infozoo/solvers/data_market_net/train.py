@@ -19,7 +19,7 @@ import torch
 
 from infozoo.core.checkpoint import load_checkpoint, save_checkpoint
 from infozoo.core.seeding import seed_everything
-from infozoo.core.torch_utils import set_threads
+from infozoo.core.torch_utils import exact_rows, set_threads
 from infozoo.envs.data_market.experiments import SchemeOutcome
 from infozoo.envs.data_market.settings import DataMarketSetting, from_dict
 from infozoo.envs.data_market.theory import Menu
@@ -155,7 +155,7 @@ def load(directory: str | Path) -> DataMarketNet:
     cfg = Config(**cfg_d)
     report = meta.get("report", {})
     if not setting.multi:
-        menu = Menu(tensors["experiments"].double(), tensors["prices"].double(), setting.payoff_matrix(),
+        menu = Menu(exact_rows(tensors["experiments"]), tensors["prices"].double(), setting.payoff_matrix(),
                     "data-market-net (menu)")
         return DataMarketNet(setting, cfg, menu=menu, report=report)
     from infozoo.solvers.data_market_net.multi import MultiMechanism, MultiNet
