@@ -82,7 +82,9 @@ class DecPOMDPEnv(ParallelEnv):
     """PettingZoo parallel environment over a ``DecPOMDPModel`` with one episode at a time.
 
     Subclasses set ``metadata`` and build their model in ``__init__``; the docstring of each
-    subclass documents its environment.
+    subclass documents its environment. Actions are checked, never coerced: a discrete action must
+    be a Python or numpy integer in range (1.7, "1", True or NaN raise ``ValueError`` naming the
+    agent), a continuous one a finite vector of the action shape.
     """
 
     metadata: dict[str, Any] = {"name": "decpomdp", "render_modes": ["ansi", "human"],
